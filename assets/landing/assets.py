@@ -1,0 +1,115 @@
+"""Landing assets: the arrival day's events and the downstream exports, validated and keyed."""
+
+import dagster as dg
+
+from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
+from assets.landing.exports import ingest_exports
+from assets.landing.ingest import ingest_day
+from pipelines.partitions import nightly_partitions
+from pipelines.resources import ComplianceSettings, Warehouse
+
+EVENTS = dg.AssetKey(["landing", "events"])
+REJECTED = dg.AssetKey(["landing", "rejected"])
+FILES = dg.AssetKey(["landing", "files"])
+EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
+
+
+@dg.multi_asset(
+    name="ingest_arrival_day",
+    specs=[
+        dg.AssetSpec(
+            EVENTS,
+            description="Accepted events: contract-valid lines, one per messageId, keyed by subject_key.",
+            group_name="landing",
+            kinds=KINDS,
+            owners=OWNERS,
+            tags={"layer": "landing", "pii": "yes"},
+        ),
+        dg.AssetSpec(
+            REJECTED,
+            description="Rejected lines with file, line number and the first contract rule they broke.",
+            group_name="landing",
+            kinds=KINDS,
+            owners=OWNERS,
+            tags={"layer": "landing", "pii": "yes"},
+        ),
+        dg.AssetSpec(
+            FILES,
+            description="Per-file reconciliation: received = accepted + duplicates + rejected.",
+            group_name="landing",
+            kinds=KINDS,
+            owners=OWNERS,
+            tags={"layer": "landing", "pii": "no"},
+        ),
+    ],
+    partitions_def=nightly_partitions,
+    pool=POOL,
+)
+def ingest_arrival_day(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
+    """Validate and load the arrival day's event files (CONTRACT 2.1) set-based in DuckDB."""
+    day = day_of(context)
+    with warehouse.get_connection() as con:
+        result = ingest_day(con, settings.inbox_path, day)
+        events_total = row_count(con, "landing.events")
+        rejected_total = row_count(con, "landing.rejected")
+        reasons = con.execute(
+            """SELECT reason, count(*) FROM landing.rejected WHERE arrival_date = ?
+               GROUP BY reason ORDER BY count(*) DESC, reason LIMIT 20""",
+            [day],
+        ).fetchall()
+    files_md = markdown_table(
+        ["file", "received", "accepted", "duplicates", "rejected"],
+        [(f.source_file, f.received, f.accepted, f.duplicates, f.rejected) for f in result.files],
+    )
+    context.log.info(
+        f"{day}: {result.status}; received={result.received} accepted={result.accepted} "
+        f"duplicates={result.duplicates} rejected={result.rejected} in {len(result.files)} file(s)"
+    )
+    yield dg.MaterializeResult(
+        asset_key=EVENTS,
+        metadata={
+            "dagster/row_count": events_total,
+            "status": result.status,
+            "accepted_today": result.accepted,
+            "duplicates_today": result.duplicates,
+            "preview": dg.MetadataValue.md(files_md),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=REJECTED,
+        metadata={
+            "dagster/row_count": rejected_total,
+            "rejected_today": result.rejected,
+            "preview": dg.MetadataValue.md(markdown_table(["reason", "lines"], reasons)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=FILES,
+        metadata={"dagster/row_count": len(result.files), "received_today": result.received},
+    )
+
+
+@dg.asset(
+    key=EXPORT_KEYS,
+    group_name="landing",
+    kinds=KINDS,
+    owners=OWNERS,
+    tags={"layer": "landing", "pii": "no"},
+    partitions_def=nightly_partitions,
+    pool=POOL,
+)
+def export_keys(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
+    """Keys of each system's latest export at or before the day; plain identifiers are never stored."""
+    day = day_of(context)
+    with warehouse.get_connection() as con:
+        results = ingest_exports(con, settings.inbox_path, day)
+        total = row_count(con, "landing.export_keys")
+    rows = [(r.system, r.export_date, r.status, r.rows_total, r.rows_keyed, r.problem or "") for r in results]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "preview": dg.MetadataValue.md(
+                markdown_table(["system", "export_date", "status", "rows", "keyed", "problem"], rows)
+            ),
+        }
+    )

@@ -1,0 +1,486 @@
+"""Ingest one arrival day of event files into landing.events / landing.rejected (CONTRACT 2.1).
+
+Files are read as bytes and cut into lines with numpy (exact physical line numbers, UTF-8
+checked by Arrow); every rule of the contract is then checked set-based in DuckDB SQL. The only
+Python per-line work is a strict re-parse of the rare lines DuckDB's lenient JSON parser accepts
+but JSON forbids (trailing commas, NaN, Infinity).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from assets.landing.contract import (
+    CHANNELS,
+    EMAIL_PROPERTIES,
+    EVENTS,
+    MEDIUMS,
+    MESSAGE_ID_MAX,
+    REQUIRED_PROPERTIES,
+)
+from pipelines.clock import end_of_day
+
+log = logging.getLogger(__name__)
+
+EVENT_SUFFIXES = (".jsonl", ".jsonl.gz")
+_BOM = b"\xef\xbb\xbf"
+_WS = "chr(32) || chr(9) || chr(10) || chr(13) || chr(12) || chr(11)"
+
+
+@dataclass
+class FileStats:
+    source_file: str
+    bytes: int | None
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    readable: bool = True
+
+
+@dataclass
+class DayIngest:
+    arrival_date: date
+    status: str  # 'ingested' | 'unchanged' | 'no_folder' | 'retained_history'
+    files: list[FileStats] = field(default_factory=list)
+
+    @property
+    def received(self) -> int:
+        return sum(f.received for f in self.files)
+
+    @property
+    def accepted(self) -> int:
+        return sum(f.accepted for f in self.files)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(f.duplicates for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    seq: int
+    name: str
+    path: Path
+    size: int | None
+    mtime_ns: int | None
+    problem: str | None = None  # why the file cannot be read at all
+
+
+def day_folder(inbox: Path, day: date) -> Path:
+    return inbox / "events" / day.isoformat()
+
+
+def list_day_files(inbox: Path, day: date) -> list[_Candidate]:
+    """The day's event files in file-name order. Symlinks are never followed."""
+    folder = day_folder(inbox, day)
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    candidates: list[_Candidate] = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(EVENT_SUFFIXES):
+            continue
+        path = folder / name
+        if path.is_symlink():
+            candidates.append(_Candidate(len(candidates), name, path, None, None, "symlink_not_followed"))
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            candidates.append(_Candidate(len(candidates), name, path, None, None, "unreadable"))
+            continue
+        if not path.is_file():
+            continue
+        candidates.append(_Candidate(len(candidates), name, path, st.st_size, st.st_mtime_ns))
+    return candidates
+
+
+def manifest_of(candidates: list[_Candidate]) -> str:
+    return json.dumps([[c.name, c.size, c.mtime_ns, c.problem] for c in candidates])
+
+
+def _read_bytes(c: _Candidate) -> bytes:
+    with open(c.path, "rb") as fh:
+        raw = fh.read()
+    if c.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return raw
+
+
+def _split_lines(seq: int, name: str, data: bytes) -> pa.Table:
+    """Cut bytes into lines (LF; a trailing CR is removed later) with 1-based line numbers."""
+    start = len(_BOM) if data.startswith(_BOM) else 0  # a UTF-8 BOM is tolerated and dropped
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    ends = newlines + 1
+    if len(data) and data[-1:] != b"\n":
+        ends = np.append(ends, len(data))
+    offsets = np.empty(len(ends) + 1, dtype=np.int64)
+    offsets[0] = start
+    offsets[1:] = ends
+    if len(ends):
+        offsets[1] = max(offsets[1], start)
+    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    lines.validate(full=True)  # raises on invalid UTF-8
+    n = len(ends)
+    return pa.table(
+        {
+            "file_seq": pa.array(np.full(n, seq, dtype=np.int32)),
+            "source_file": pa.repeat(pa.scalar(name, type=pa.string()), n),
+            "line_number": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+            "line": lines,
+        }
+    )
+
+
+def read_day(candidates: list[_Candidate]) -> tuple[pa.Table, list[_Candidate]]:
+    """All readable lines of the day as one Arrow table, plus the files that could not be read."""
+    tables: list[pa.Table] = []
+    unreadable: list[_Candidate] = []
+    for c in candidates:
+        if c.problem:
+            unreadable.append(c)
+            continue
+        try:
+            tables.append(_split_lines(c.seq, c.name, _read_bytes(c)))
+        except (OSError, EOFError, zlib.error):
+            c.problem = "corrupt_gzip" if c.name.endswith(".gz") else "unreadable"
+            unreadable.append(c)
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            c.problem = "not_utf8"
+            unreadable.append(c)
+    schema = pa.schema(
+        [
+            ("file_seq", pa.int32()),
+            ("source_file", pa.string()),
+            ("line_number", pa.int64()),
+            ("line", pa.large_string()),
+        ]
+    )
+    tables = [t.cast(schema) for t in tables]
+    return (pa.concat_tables(tables) if tables else schema.empty_table()), unreadable
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation SQL (built from the contract tables in assets.landing.contract)
+# ---------------------------------------------------------------------------------------------
+
+_EVENT_STRUCT = (
+    '{"messageId":"JSON","type":"JSON","event":"JSON","userId":"JSON",'
+    '"timestamp":"JSON","properties":"JSON","context":"JSON"}'
+)
+_TS_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+_TS_WITHOUT_OFFSET = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_SCALAR = "('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _property_checks() -> str:
+    arms: list[str] = []
+    for event, props in REQUIRED_PROPERTIES.items():
+        for prop in props:
+            e = event.replace("'", "''")
+            arms.append(
+                f"WHEN event = '{e}' AND coalesce(json_type(props, '$.{prop}'), 'NULL') = 'NULL' "
+                f"THEN 'missing_property:{prop}'"
+            )
+            arms.append(
+                f"WHEN event = '{e}' AND json_type(props, '$.{prop}') NOT IN {_SCALAR} THEN 'invalid_property:{prop}'"
+            )
+            arms.append(f"WHEN event = '{e}' AND trim(props->>'$.{prop}', {_WS}) = '' THEN 'missing_property:{prop}'")
+    for event, props in EMAIL_PROPERTIES.items():
+        for prop in props:
+            e = event.replace("'", "''")
+            arms.append(
+                f"WHEN event = '{e}' AND coalesce(json_type(props, '$.{prop}'), 'NULL') <> 'NULL' "
+                f"AND (json_type(props, '$.{prop}') <> 'VARCHAR' "
+                f"OR NOT regexp_matches(trim(props->>'$.{prop}', {_WS}), '{_EMAIL}')) "
+                f"THEN 'invalid_email:properties.{prop}'"
+            )
+    return "\n            ".join(arms)
+
+
+def validation_sql() -> str:
+    """SQL over TEMP table _docs that names each line's first broken rule (NULL = valid)."""
+    return f"""
+    CREATE OR REPLACE TEMP TABLE _checked AS
+    WITH fields AS (
+        SELECT
+            file_seq, source_file, line_number, line, is_json, is_object,
+            json_type(j.messageId) AS t_mid, j.messageId->>'$' AS message_id,
+            json_type(j.type) AS t_type, j.type->>'$' AS type_value,
+            json_type(j.event) AS t_event, j.event->>'$' AS event,
+            json_type(j.userId) AS t_user, j.userId->>'$' AS user_id,
+            json_type(j.timestamp) AS t_ts, j.timestamp->>'$' AS ts_text,
+            json_type(j.properties) AS t_props,
+            CASE WHEN json_type(j.properties) = 'OBJECT' THEN j.properties END AS props,
+            json_type(j.context) AS t_ctx,
+            CASE WHEN json_type(j.context) = 'OBJECT' THEN j.context END AS ctx
+        FROM _docs
+    ), typed AS (
+        SELECT *,
+            json_type(ctx, '$.channel') AS t_channel,
+            ctx->>'$.channel' AS channel,
+            CASE WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITH_OFFSET}')
+                 THEN TRY_CAST(ts_text AS TIMESTAMPTZ) END AS occurred_at
+        FROM fields
+    )
+    SELECT *,
+        CASE
+            WHEN NOT is_json THEN 'invalid_json'
+            WHEN NOT is_object THEN 'not_an_object'
+            WHEN coalesce(t_mid, 'NULL') = 'NULL' THEN 'missing_field:messageId'
+            WHEN t_mid <> 'VARCHAR' OR trim(message_id, {_WS}) = ''
+                 OR length(message_id) > {MESSAGE_ID_MAX} THEN 'invalid_message_id'
+            WHEN coalesce(t_type, 'NULL') = 'NULL' THEN 'missing_field:type'
+            WHEN t_type <> 'VARCHAR' OR type_value <> 'track' THEN 'invalid_type'
+            WHEN coalesce(t_event, 'NULL') = 'NULL' THEN 'missing_field:event'
+            WHEN t_event <> 'VARCHAR' OR event NOT IN {_sql_list(EVENTS)} THEN 'unknown_event'
+            WHEN coalesce(t_user, 'NULL') = 'NULL' THEN 'missing_field:userId'
+            WHEN t_user <> 'VARCHAR' OR trim(user_id, {_WS}) = '' THEN 'invalid_user_id'
+            WHEN coalesce(t_ts, 'NULL') = 'NULL' THEN 'missing_field:timestamp'
+            WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITHOUT_OFFSET}')
+                 THEN 'timestamp_without_offset'
+            WHEN occurred_at IS NULL THEN 'invalid_timestamp'
+            WHEN occurred_at > $latest_allowed THEN 'timestamp_too_late'
+            WHEN coalesce(t_channel, 'NULL') = 'NULL' THEN 'missing_field:context.channel'
+            WHEN t_channel <> 'VARCHAR' OR channel NOT IN {_sql_list(CHANNELS)} THEN 'unknown_channel'
+            WHEN coalesce(t_props, 'NULL') NOT IN ('NULL', 'OBJECT') THEN 'invalid_properties'
+            {_property_checks()}
+            WHEN event = 'Marketing Message Sent'
+                 AND coalesce(json_type(props, '$.medium'), 'NULL') <> 'NULL'
+                 AND (json_type(props, '$.medium') <> 'VARCHAR'
+                      OR props->>'$.medium' NOT IN {_sql_list(MEDIUMS)}) THEN 'invalid_property:medium'
+            WHEN event = 'Segment Consent Preference Updated'
+                 AND coalesce(json_type(ctx, '$.consent.categoryPreferences'), 'NULL')
+                     NOT IN ('NULL', 'OBJECT')
+                 THEN 'invalid_property:context.consent.categoryPreferences'
+        END AS reason
+    FROM typed
+    """
+
+
+def _strict_json_ok(line: str) -> bool:
+    def _reject_constant(name: str) -> float:
+        raise ValueError(name)
+
+    try:
+        json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The day
+# ---------------------------------------------------------------------------------------------
+
+
+def _previous_manifest(con: duckdb.DuckDBPyConnection, day: date) -> str | None:
+    rows = con.execute("SELECT manifest FROM ops.ingested_days WHERE arrival_date = ?", [day]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def recorded_stats(con: duckdb.DuckDBPyConnection, day: date, status: str) -> DayIngest:
+    rows = con.execute(
+        """SELECT source_file, bytes, received, accepted, duplicates, rejected, readable
+           FROM landing.files WHERE arrival_date = ? ORDER BY source_file""",
+        [day],
+    ).fetchall()
+    return DayIngest(day, status, [FileStats(*r) for r in rows])
+
+
+def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIngest:
+    """Ingest arrival day `day`. Re-ingesting unchanged files changes nothing."""
+    candidates = list_day_files(inbox, day)
+    manifest = manifest_of(candidates)
+    previous = _previous_manifest(con, day)
+    if previous is not None and (previous == manifest or not candidates):
+        # Same files as last time, or the folder is gone (retention): keep what we have.
+        return recorded_stats(con, day, "unchanged" if candidates else "retained_history")
+    if not candidates and not day_folder(inbox, day).is_dir():
+        return DayIngest(day, "no_folder")
+
+    lines, unreadable = read_day(candidates)
+    con.register("_day_lines", lines)
+    try:
+        _stage(con, day)
+    finally:
+        con.unregister("_day_lines")
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if previous is not None:
+            # The folder changed since it was ingested (a late file): ingest the day afresh.
+            for table in ("landing.events", "landing.rejected", "landing.files", "ops.ingested_days"):
+                con.execute(f"DELETE FROM {table} WHERE arrival_date = ?", [day])
+        _classify_duplicates(con)
+        _write(con, day, unreadable, candidates)
+        con.execute("INSERT INTO ops.ingested_days VALUES (?, ?, ?, now())", [day, manifest, len(candidates)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for t in ("_docs", "_checked", "_classified"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    return recorded_stats(con, day, "ingested")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
+    """Parse and validate the day's lines into TEMP table _checked (never the database file)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _docs AS
+        WITH lines AS (
+            SELECT file_seq, source_file, line_number, line, json_valid(line) AS is_json
+            FROM _day_lines
+        )
+        SELECT file_seq, source_file, line_number,
+               rtrim(line, chr(10) || chr(13)) AS line,
+               is_json,
+               coalesce(try(json_type(line)) = 'OBJECT', false) AS is_object,
+               try(from_json(line, '{_EVENT_STRUCT}')) AS j
+        FROM lines
+        WHERE is_json OR trim(line, {_WS}) <> ''   -- blank lines are ignored and not counted
+        """
+    )
+    # DuckDB's JSON reader is lenient (trailing commas, NaN, Infinity); JSON is not.
+    suspects = con.execute(
+        r"""SELECT file_seq, line_number, line FROM _docs
+            WHERE is_json AND regexp_matches(line, ',\s*[\]}]|NaN|Infinity')"""
+    ).fetchall()
+    bad = [(seq, n) for seq, n, text in suspects if not _strict_json_ok(text)]
+    if bad:
+        con.execute("CREATE OR REPLACE TEMP TABLE _lenient (file_seq INTEGER, line_number BIGINT)")
+        con.executemany("INSERT INTO _lenient VALUES (?, ?)", bad)
+        con.execute(
+            """UPDATE _docs SET is_json = false, is_object = false, j = NULL
+               WHERE (file_seq, line_number) IN (SELECT file_seq, line_number FROM _lenient)"""
+        )
+        con.execute("DROP TABLE _lenient")
+    latest_allowed = end_of_day(day) + timedelta(hours=1)
+    con.execute(validation_sql(), {"latest_allowed": latest_allowed})
+
+
+def _classify_duplicates(con: duckdb.DuckDBPyConnection) -> None:
+    """First accepted copy of a messageId wins; later copies, here or in history, are duplicates."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _classified AS
+        WITH valid AS (
+            SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY file_seq, line_number) AS copy_no
+            FROM _checked WHERE reason IS NULL
+        ), seen AS (
+            SELECT DISTINCT e.message_id
+            FROM landing.events e SEMI JOIN valid v ON e.message_id = v.message_id
+        )
+        SELECT v.*, (v.copy_no > 1 OR s.message_id IS NOT NULL) AS is_duplicate
+        FROM valid v LEFT JOIN seen s USING (message_id)
+        """
+    )
+
+
+def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candidate]) -> None:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _keys AS
+        SELECT user_id, hmac_subject(user_id) AS subject_key
+        FROM (SELECT DISTINCT user_id FROM _checked WHERE t_user = 'VARCHAR' AND user_id IS NOT NULL)
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO landing.events
+        SELECT c.message_id, c.event, c.user_id, k.subject_key, c.occurred_at, c.channel,
+               c.ctx->>'$.agentId',
+               c.props,
+               CASE c.event
+                   WHEN 'Marketing Consent Granted' THEN true
+                   WHEN 'Marketing Consent Withdrawn' THEN false
+                   WHEN 'Segment Consent Preference Updated' THEN coalesce(list_bool_or(list_transform(
+                       map_entries(from_json(
+                           coalesce(c.ctx->'$.consent.categoryPreferences', '{}'),
+                           '"MAP(VARCHAR, JSON)"')),
+                       lambda e: lower(e.key) = 'marketing' AND e.value::VARCHAR = 'true')), false)
+               END,
+               CASE WHEN c.event IN ('Account Created', 'Email Changed')
+                    THEN hmac_email(c.props->>'$.email') END,
+               CASE WHEN c.event = 'Email Changed' AND json_type(c.props, '$.previous_email') = 'VARCHAR'
+                    THEN hmac_email(c.props->>'$.previous_email') END,
+               c.source_file, c.line_number, ?::DATE
+        FROM _classified c JOIN _keys k USING (user_id)
+        WHERE NOT c.is_duplicate
+        ORDER BY c.file_seq, c.line_number
+        """,
+        [day],
+    )
+    con.execute(
+        """
+        INSERT INTO landing.rejected
+            (source_file, line_number, reason, raw_line, arrival_date, account_id, subject_key, message_id)
+        SELECT c.source_file, c.line_number, c.reason, c.line, ?::DATE,
+               CASE WHEN c.t_user = 'VARCHAR' THEN c.user_id END,
+               k.subject_key,
+               CASE WHEN c.t_mid = 'VARCHAR' THEN left(c.message_id, 200) END
+        FROM _checked c LEFT JOIN _keys k ON c.t_user = 'VARCHAR' AND k.user_id = c.user_id
+        WHERE c.reason IS NOT NULL
+        ORDER BY c.file_seq, c.line_number
+        """,
+        [day],
+    )
+    for c in unreadable:
+        con.execute(
+            """INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)
+               VALUES (?, 0, ?, NULL, ?)""",
+            [c.name, f"unreadable_file:{c.problem}", day],
+        )
+    counts = {
+        seq: (received, accepted, duplicates, rejected)
+        for seq, received, accepted, duplicates, rejected in con.execute(
+            """
+            SELECT file_seq,
+                   count(*) AS received,
+                   count(*) FILTER (WHERE reason IS NULL AND NOT is_duplicate) AS accepted,
+                   count(*) FILTER (WHERE reason IS NULL AND is_duplicate) AS duplicates,
+                   count(*) FILTER (WHERE reason IS NOT NULL) AS rejected
+            FROM (SELECT c.file_seq, c.reason, coalesce(d.is_duplicate, false) AS is_duplicate
+                  FROM _checked c
+                  LEFT JOIN _classified d USING (file_seq, line_number))
+            GROUP BY file_seq
+            """
+        ).fetchall()
+    }
+    bad = {c.seq for c in unreadable}
+    rows = []
+    for c in candidates:
+        if c.seq in bad:
+            rows.append((day, c.name, c.size, 1, 0, 0, 1, False))
+        else:
+            r, a, d, j = counts.get(c.seq, (0, 0, 0, 0))
+            rows.append((day, c.name, c.size, r, a, d, j, True))
+    con.executemany("INSERT INTO landing.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", rows)

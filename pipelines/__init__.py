@@ -1,0 +1,1 @@
+"""Consent and account compliance pipeline: Definitions, jobs, schedules, sensors, CLI."""

@@ -1,0 +1,69 @@
+"""Dagster resources: the DuckDB warehouse and the compliance settings, from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from pipelines import config
+from pipelines.warehouse import compact, open_connection
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB warehouse, opened in Prague time with the keyed-hash macros and the schema."""
+
+    hash_key: str = Field(description="HMAC key for subject_key / email_key (CONTRACT section 4).")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = open_connection(Path(self.database), self.hash_key)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def compact(self) -> dict[str, int]:
+        """Copy the warehouse into a fresh file (byte-level erasure); no connection may be open."""
+        return compact(Path(self.database), self.hash_key)
+
+
+class ComplianceSettings(dg.ConfigurableResource):
+    """Where the inbox and reports live, and how long raw inbox days are kept."""
+
+    inbox: str = Field(description="Landing zone: events/<day>/*.jsonl[.gz], snapshots/<system>/<day>.csv")
+    reports: str = Field(description="Reports are published to <reports>/<YYYY-MM-DD>/")
+    retention_days: int = Field(default=28, description="Days an ingested inbox day folder is kept.")
+
+    @property
+    def inbox_path(self) -> Path:
+        return Path(self.inbox)
+
+    @property
+    def reports_path(self) -> Path:
+        return Path(self.reports)
+
+
+def _env_or_default(name: str) -> str | dg.EnvVar:
+    """An EnvVar when the variable is set (the UI shows its name, never its value), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name, "").strip() else config.DEFAULTS[name]
+
+
+def build_resources() -> dict[str, object]:
+    # Fail early and clearly on a bad configuration (e.g. production without a key).
+    settings = config.load_settings()
+    hash_key = dg.EnvVar(config.ENV_HASH_KEY) if not settings.using_dev_key else config.DEV_HASH_KEY
+    return {
+        "warehouse": Warehouse(database=_env_or_default(config.ENV_WAREHOUSE), hash_key=hash_key),
+        "settings": ComplianceSettings(
+            inbox=_env_or_default(config.ENV_INBOX),
+            reports=_env_or_default(config.ENV_REPORTS),
+            retention_days=settings.retention_days,
+        ),
+    }

@@ -1,0 +1,281 @@
+"""The DuckDB warehouse: schema, connections and crash-safe byte-level compaction.
+
+One process writes the warehouse at a time (DuckDB allows one read-write process per file):
+the CLI holds a lock file and every Dagster asset runs in the `warehouse` pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from pipelines.config import ConfigError
+from pipelines.keys import install_key_macros
+
+log = logging.getLogger(__name__)
+
+TIMEZONE = "Europe/Prague"
+
+SCHEMA_SQL = """
+CREATE SCHEMA IF NOT EXISTS landing;
+CREATE SCHEMA IF NOT EXISTS core;
+CREATE SCHEMA IF NOT EXISTS compliance;
+CREATE SCHEMA IF NOT EXISTS reports;
+CREATE SCHEMA IF NOT EXISTS ops;
+
+-- Accepted events, one row per messageId (the idempotency key).
+CREATE TABLE IF NOT EXISTS landing.events (
+    message_id          VARCHAR NOT NULL,
+    event               VARCHAR NOT NULL,
+    account_id          VARCHAR,              -- NULL once the subject is erased
+    subject_key         VARCHAR NOT NULL,
+    occurred_at         TIMESTAMPTZ NOT NULL,
+    channel             VARCHAR NOT NULL,
+    agent_id            VARCHAR,
+    properties          JSON,                 -- personal properties removed once erased
+    consent_granted     BOOLEAN,              -- the consent value of a consent event, else NULL
+    email_key           VARCHAR,              -- email_key of properties.email, where present
+    previous_email_key  VARCHAR,              -- email_key of properties.previous_email
+    source_file         VARCHAR NOT NULL,
+    line_number         BIGINT NOT NULL,
+    arrival_date        DATE NOT NULL
+);
+
+-- Lines that broke a rule of CONTRACT 2.1, kept with their reason.
+CREATE TABLE IF NOT EXISTS landing.rejected (
+    source_file   VARCHAR NOT NULL,
+    line_number   BIGINT NOT NULL,
+    reason        VARCHAR NOT NULL,
+    raw_line      VARCHAR,                    -- NULL once it held an erased identifier
+    arrival_date  DATE NOT NULL,
+    account_id    VARCHAR,                    -- the line's userId, where one could be read
+    subject_key   VARCHAR,
+    message_id    VARCHAR,
+    purged        BOOLEAN NOT NULL DEFAULT false
+);
+
+-- One row per ingested event file: the reconciliation received = accepted + duplicates + rejected.
+CREATE TABLE IF NOT EXISTS landing.files (
+    arrival_date  DATE NOT NULL,
+    source_file   VARCHAR NOT NULL,
+    bytes         BIGINT,
+    received      BIGINT NOT NULL,
+    accepted      BIGINT NOT NULL,
+    duplicates    BIGINT NOT NULL,
+    rejected      BIGINT NOT NULL,
+    readable      BOOLEAN NOT NULL,
+    ingested_at   TIMESTAMPTZ NOT NULL
+);
+
+-- Downstream exports, pseudonymised: keys only, never a plain identifier.
+CREATE TABLE IF NOT EXISTS landing.export_files (
+    system        VARCHAR NOT NULL,
+    export_date   DATE NOT NULL,
+    source_file   VARCHAR NOT NULL,
+    rows_total    BIGINT NOT NULL,
+    rows_keyed    BIGINT NOT NULL,
+    readable      BOOLEAN NOT NULL,
+    problem       VARCHAR,
+    ingested_at   TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS landing.export_keys (
+    system        VARCHAR NOT NULL,
+    export_date   DATE NOT NULL,
+    row_number    BIGINT NOT NULL,
+    subject_key   VARCHAR,                    -- key of account_id, where the row has one
+    email_key     VARCHAR                     -- key of lower(trim(email)), where the row has one
+);
+
+CREATE TABLE IF NOT EXISTS core.accounts (
+    account_id    VARCHAR,
+    subject_key   VARCHAR NOT NULL,
+    created_at    TIMESTAMPTZ,
+    status        VARCHAR NOT NULL,
+    email_key     VARCHAR
+);
+CREATE TABLE IF NOT EXISTS core.consent_history (
+    account_id      VARCHAR,
+    subject_key     VARCHAR NOT NULL,
+    occurred_at     TIMESTAMPTZ NOT NULL,
+    granted         BOOLEAN NOT NULL,
+    source          VARCHAR,
+    notice_version  VARCHAR,
+    message_id      VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS core.club_membership (
+    account_id    VARCHAR,
+    subject_key   VARCHAR NOT NULL,
+    valid_from    TIMESTAMPTZ NOT NULL,
+    valid_to      TIMESTAMPTZ,
+    end_reason    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS compliance.violations (
+    rule          VARCHAR NOT NULL,
+    severity      VARCHAR NOT NULL,
+    subject_key   VARCHAR NOT NULL,
+    account_id    VARCHAR,                    -- NULL once erased
+    occurred_at   TIMESTAMPTZ,
+    detected_on   DATE NOT NULL,
+    message_id    VARCHAR,                    -- evidence; NULL for export-based rules
+    system        VARCHAR,                    -- NULL for event-based rules
+    details       VARCHAR
+);
+
+-- The tombstone: keys, dates and the verification result. Never a plain identifier.
+CREATE TABLE IF NOT EXISTS compliance.erasure_register (
+    subject_key         VARCHAR NOT NULL,
+    deleted_at          TIMESTAMPTZ NOT NULL,
+    due_date            DATE NOT NULL,
+    status              VARCHAR NOT NULL,
+    residual_locations  VARCHAR,
+    verified_on         DATE,
+    erased_on           DATE NOT NULL,        -- the run that first saw the deletion
+    checked_on          DATE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS compliance.erased_identifiers (
+    subject_key   VARCHAR NOT NULL,
+    kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
+    key           VARCHAR NOT NULL            -- subject_key or email_key
+);
+
+-- Pipeline bookkeeping.
+CREATE TABLE IF NOT EXISTS ops.ingested_days (
+    arrival_date  DATE NOT NULL,
+    manifest      VARCHAR NOT NULL,
+    files         BIGINT NOT NULL,
+    ingested_at   TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.runs (
+    run_date        DATE NOT NULL,
+    dagster_run_id  VARCHAR,
+    status          VARCHAR NOT NULL,
+    finished_at     TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.retention_log (
+    run_date      DATE NOT NULL,
+    kind          VARCHAR NOT NULL,           -- 'events' | 'snapshot'
+    path          VARCHAR NOT NULL,           -- relative to the inbox
+    deleted_at    TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.check_results (
+    run_date        DATE NOT NULL,
+    check_name      VARCHAR NOT NULL,
+    asset           VARCHAR NOT NULL,
+    severity        VARCHAR NOT NULL,         -- 'ERROR' | 'WARN'
+    passed          BOOLEAN NOT NULL,
+    evaluated       BIGINT NOT NULL,          -- expectations (or SQL assertions) evaluated
+    failed          BIGINT NOT NULL,
+    description     VARCHAR,
+    details         VARCHAR,
+    dagster_run_id  VARCHAR
+);
+"""
+
+
+def compaction_path(database: Path) -> Path:
+    return database.with_name(database.name + ".compact")
+
+
+def recover(database: Path) -> None:
+    """Finish or undo an interrupted compaction. Safe to call at any time with no connection open.
+
+    Compaction writes a complete copy to `<db>.compact` and then renames it over `<db>`
+    (atomic on POSIX). A `.compact` file that is still there was never renamed, so it is an
+    incomplete copy: the original is intact and the copy is discarded.
+    """
+    stale = compaction_path(database)
+    for leftover in (stale, stale.with_name(stale.name + ".wal")):
+        if leftover.exists():
+            log.warning("Discarding an interrupted compaction copy: %s", leftover.name)
+            leftover.unlink()
+
+
+def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
+    """Open the warehouse with Prague time, the key macros and the schema in place."""
+    if database.exists() and database.is_dir():
+        raise ConfigError(f"warehouse {database} is a directory, not a DuckDB database file")
+    if not read_only:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        recover(database)
+    try:
+        con = duckdb.connect(str(database), read_only=read_only)
+    except duckdb.IOException as exc:
+        message = str(exc).splitlines()[0]
+        if "lock" in message.lower():
+            raise ConfigError(f"warehouse {database} is in use by another process") from None
+        raise ConfigError(f"warehouse {database} is not a usable DuckDB database: {message}") from None
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise ConfigError(f"warehouse {database} is not a usable DuckDB database: {message}") from None
+    try:
+        con.execute(f"SET TimeZone = '{TIMEZONE}'")
+        install_key_macros(con, hash_key)
+        if not read_only:
+            con.execute(SCHEMA_SQL)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connect(database: Path, hash_key: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = open_connection(database, hash_key, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def compact(database: Path, hash_key: str) -> dict[str, int]:
+    """Rewrite the warehouse into a fresh file so deleted values leave no bytes behind.
+
+    DuckDB keeps deleted strings in free blocks, even after CHECKPOINT and VACUUM; only a
+    copy into a new file drops them. Crash safety: the copy is complete and fsynced before the
+    atomic rename; a kill before the rename leaves the original untouched (see `recover`).
+    No connection to `database` may be open.
+    """
+    before = database.stat().st_size
+    # 1. Fold the WAL into the file so the copy sees everything and no stale WAL survives.
+    with connect(database, hash_key) as con:
+        con.execute("CHECKPOINT")
+    wal = database.with_name(database.name + ".wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise RuntimeError("the warehouse WAL was not folded in by CHECKPOINT; compaction aborted")
+    target = compaction_path(database)
+    recover(database)
+    # 2. Copy every schema, table, view and macro into a brand-new file.
+    con = duckdb.connect()
+    try:
+        con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
+        con.execute("ATTACH ? AS dst", [str(target)])
+        con.execute("COPY FROM DATABASE src TO dst")
+        con.execute("CHECKPOINT dst")
+        con.execute("DETACH dst")
+        con.execute("DETACH src")
+    finally:
+        con.close()
+    target_wal = target.with_name(target.name + ".wal")
+    if target_wal.exists():
+        target_wal.unlink()
+    _fsync_path(target)
+    # 3. Atomic swap, then make the rename itself durable.
+    os.replace(target, database)
+    if wal.exists():
+        wal.unlink()
+    _fsync_path(database.parent)
+    return {"bytes_before": before, "bytes_after": database.stat().st_size}
