@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
+from assets.schemas import column_schema
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
 from pipelines.partitions import nightly_partitions
@@ -19,6 +20,7 @@ EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
     specs=[
         dg.AssetSpec(
             EVENTS,
+            metadata=column_schema("landing.events"),
             description="Accepted events: contract-valid lines, one per messageId, keyed by subject_key.",
             group_name="landing",
             kinds=KINDS,
@@ -27,6 +29,7 @@ EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
         ),
         dg.AssetSpec(
             REJECTED,
+            metadata=column_schema("landing.rejected"),
             description="Rejected lines with file, line number and the first contract rule they broke.",
             group_name="landing",
             kinds=KINDS,
@@ -35,6 +38,7 @@ EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
         ),
         dg.AssetSpec(
             FILES,
+            metadata=column_schema("landing.files"),
             description="Per-file reconciliation: received = accepted + duplicates + rejected.",
             group_name="landing",
             kinds=KINDS,
@@ -91,6 +95,7 @@ def ingest_arrival_day(context: dg.AssetExecutionContext, warehouse: Warehouse, 
 
 @dg.asset(
     key=EXPORT_KEYS,
+    metadata=column_schema("landing.export_keys"),
     group_name="landing",
     kinds=KINDS,
     owners=OWNERS,
