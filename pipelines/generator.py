@@ -50,9 +50,9 @@ import sys
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -204,7 +204,7 @@ CAMPAIGN_SUFFIX = "abcdef"
 
 # Hostile-but-valid values, planted a handful of times, deterministically.
 HOSTILE_FIRST_NAME = "<script>alert(1)</script>"
-HOSTILE_LAST_NAME = "O'Brien \"Nováková\", Jr."
+HOSTILE_LAST_NAME = 'O\'Brien "Nováková", Jr.'
 HOSTILE_CITY = "=cmd|' /C calc'!A0"
 HOSTILE_CAMPAIGN = '=HYPERLINK("http://x","y")'
 HOSTILE_SOURCE = "<img src=x onerror=alert(1)>"
@@ -357,7 +357,9 @@ class _Calendar:
             self.close.append(epoch(d, ch))
         self.utc_base = ds[0] // 86400 - 2
         last = ds[-1] // 86400 + 4
-        self.utc_dates = [date.fromordinal(date(1970, 1, 1).toordinal() + k).isoformat() for k in range(self.utc_base, last)]
+        self.utc_dates = [
+            date.fromordinal(date(1970, 1, 1).toordinal() + k).isoformat() for k in range(self.utc_base, last)
+        ]
         self.hms = _hms()
 
     def day_of(self, t: int) -> int:
@@ -455,7 +457,7 @@ class _ChunkSim:
 
     # ---------------------------------------------------------------- ids
     def _mid(self, seq: int) -> str:
-        return "m-%016x" % _splitmix(((self.a << 14) | seq) + self.mid_salt)
+        return f"m-{_splitmix(((self.a << 14) | seq) + self.mid_salt):016x}"
 
     def _email(self, k: int) -> str:
         tok = _b36(_mix40(self.a * 8 + k + self.mail_salt), 8)
@@ -534,7 +536,13 @@ class _ChunkSim:
 
     def violation(self, rule: str, mid: str | None, system: str | None, day: int) -> None:
         self.violations.append(
-            {"rule": rule, "message_id": mid, "account_id": self.uid, "system": system, "detected_on": self.cal.dates[day]}
+            {
+                "rule": rule,
+                "message_id": mid,
+                "account_id": self.uid,
+                "system": system,
+                "detected_on": self.cal.dates[day],
+            }
         )
 
     # ------------------------------------------------------------ actions
@@ -854,7 +862,11 @@ class _ChunkSim:
                         self.force_ev.remove(rule)
                         break
             elif vr > 0 and r() < vr * 1.3:
-                opts = ["email_change_not_via_care_center", "care_action_outside_hours", "password_changed_without_reset"]
+                opts = [
+                    "email_change_not_via_care_center",
+                    "care_action_outside_hours",
+                    "password_changed_without_reset",
+                ]
                 if not self.consented:
                     opts.append("marketing_without_consent")
                 self.plant(opts[int(r() * len(opts))], self.last + 60)
@@ -905,12 +917,14 @@ class _ChunkSim:
                             mid = self.emit(t, E_ADDRESS, self.address_props()[0], self.chan(), 1)
                         self.violation("activity_after_deletion", mid, None, self.last_d)
 
-        self.finish_account(first, last, init_email, created_day, deleted_t,
-                            deleted_ts if deleted_t is not None else None)
+        self.finish_account(
+            first, last, init_email, created_day, deleted_t, deleted_ts if deleted_t is not None else None
+        )
 
     # ------------------------------------------------------------ per-account output
-    def finish_account(self, first: str, last: str, init_email: str, created_day: int,
-                       deleted_t: int | None, deleted_ts: str | None) -> None:
+    def finish_account(
+        self, first: str, last: str, init_email: str, created_day: int, deleted_t: int | None, deleted_ts: str | None
+    ) -> None:
         cal, r = self.cal, self.rng.random
         n = self.n
         del_day = cal.day_of(deleted_t) if deleted_t is not None else None
@@ -965,16 +979,19 @@ class _ChunkSim:
                         if x >= gone_from:
                             clean[s] = cal.dates[x]
                             break
-            self.deletions.append({
-                "account_id": self.uid,
-                "deleted_at": deleted_ts,
-                "deleted_on": cal.dates[del_day],
-                "due_date": due_date_for(dd).isoformat(),
-                "downstream_clean_on": clean,
-            })
+            self.deletions.append(
+                {
+                    "account_id": self.uid,
+                    "deleted_at": deleted_ts,
+                    "deleted_on": cal.dates[del_day],
+                    "due_date": due_date_for(dd).isoformat(),
+                    "downstream_clean_on": clean,
+                }
+            )
 
-    def segments(self, first: str, last: str, init_email: str, created_day: int,
-                 del_day: int | None, lags: dict) -> None:
+    def segments(
+        self, first: str, last: str, init_email: str, created_day: int, del_day: int | None, lags: dict
+    ) -> None:
         """End-of-day state per day -> export segments (first day, end day excl., row)."""
         cal, r = self.cal, self.rng.random
         uid = self.uid
@@ -1082,7 +1099,7 @@ class _ChunkSim:
             return
         start_i = idx[int(r() * len(idx))]
         run = []
-        for c in cands[start_i:start_i + 1 + int(r() * 3)]:
+        for c in cands[start_i : start_i + 1 + int(r() * 3)]:
             if c is None:
                 break
             run.append(c)
@@ -1168,9 +1185,7 @@ class _ChunkSim:
             em = obj["properties"]["email"]
             local, _, dom = em.partition("@")
             v = r()
-            obj["properties"]["email"] = (
-                f"{local}.{dom}" if v < 0.5 else (f"{local}@" if v < 0.75 else f"@{dom}")
-            )
+            obj["properties"]["email"] = f"{local}.{dom}" if v < 0.5 else (f"{local}@" if v < 0.75 else f"@{dom}")
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")), reason
 
     # ------------------------------------------------------------ run
@@ -1262,10 +1277,10 @@ class _DayWriter:
             if self.fh is None or self.n >= self.lpf:
                 self._open()
             take = min(self.lpf - self.n, total - i)
-            part = lines[i:i + take]
+            part = lines[i : i + take]
             self.fh.write((self.sep.join(part) + self.sep).encode("utf-8"))
             cur = self.cur
-            for tag, cnt in Counter(tags[i:i + take]).items():
+            for tag, cnt in Counter(tags[i : i + take]).items():
                 if tag == 0:
                     cur["accepted"] += cnt
                 elif tag == 1:
@@ -1301,9 +1316,7 @@ def _prepare_out(out: Path) -> None:
     else:
         for p in owned[:2]:
             if p.exists() and any(p.iterdir()):
-                raise FileExistsError(
-                    f"{p} is not empty and {out} holds no generator plan; refusing to overwrite it"
-                )
+                raise FileExistsError(f"{p} is not empty and {out} holds no generator plan; refusing to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -1377,8 +1390,7 @@ def generate(
             p.write_text(EXPORT_HEADERS[s], encoding="utf-8", newline="")
 
     chunks = [
-        (i, lo, min(accounts + 1, lo + CHUNK_ACCOUNTS))
-        for i, lo in enumerate(range(1, accounts + 1, CHUNK_ACCOUNTS))
+        (i, lo, min(accounts + 1, lo + CHUNK_ACCOUNTS)) for i, lo in enumerate(range(1, accounts + 1, CHUNK_ACCOUNTS))
     ]
     if workers is None:
         workers = 1 if accounts <= 2 * CHUNK_ACCOUNTS else min(4, os.cpu_count() or 1)
@@ -1402,7 +1414,7 @@ def generate(
         for d, line in res["eod"]:
             eod.setdefault(d, []).append(line)
         for s in SYSTEMS:
-            for p, text in zip(export_paths[s], res["exports"][s]):
+            for p, text in zip(export_paths[s], res["exports"][s], strict=True):
                 if text:
                     with open(p, "a", encoding="utf-8", newline="") as fh:
                         fh.write(text)
@@ -1474,7 +1486,9 @@ def generate(
         plan_days[cal.dates[i]] = day
         tot.update({k: day[k] for k in ("received", "accepted", "duplicates", "rejected")})
 
-    violations.sort(key=lambda v: (v["detected_on"], v["rule"], v["account_id"], v["message_id"] or "", v["system"] or ""))
+    violations.sort(
+        key=lambda v: (v["detected_on"], v["rule"], v["account_id"], v["message_id"] or "", v["system"] or "")
+    )
     deletions.sort(key=lambda x: (x["deleted_on"], x["account_id"]))
     plan = {
         "params": {
@@ -1546,8 +1560,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events-per-account", type=float, default=10.0)
     parser.add_argument("--lines-per-file", type=int, default=DEFAULT_LINES_PER_FILE)
     parser.add_argument("--workers", type=int, default=None, help="simulation processes (output is the same)")
-    parser.add_argument("--no-quirks", dest="quirks", action="store_false",
-                        help="no BOM, CRLF or blank lines")
+    parser.add_argument("--no-quirks", dest="quirks", action="store_false", help="no BOM, CRLF or blank lines")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -1561,13 +1574,22 @@ def main_from_args(args: argparse.Namespace) -> int:
 
     try:
         plan = generate(
-            args.out, args.accounts, args.days, args.start, args.seed,
-            bad_line_rate=args.bad_line_rate, violation_rate=args.violation_rate,
-            duplicate_rate=args.duplicate_rate, late_rate=args.late_rate,
-            gzip_every=args.gzip_every, export_every=args.export_every,
-            corrupt_files=args.corrupt_files, events_per_account=args.events_per_account,
+            args.out,
+            args.accounts,
+            args.days,
+            args.start,
+            args.seed,
+            bad_line_rate=args.bad_line_rate,
+            violation_rate=args.violation_rate,
+            duplicate_rate=args.duplicate_rate,
+            late_rate=args.late_rate,
+            gzip_every=args.gzip_every,
+            export_every=args.export_every,
+            corrupt_files=args.corrupt_files,
+            events_per_account=args.events_per_account,
             lines_per_file=getattr(args, "lines_per_file", DEFAULT_LINES_PER_FILE),
-            workers=getattr(args, "workers", None), quirks=getattr(args, "quirks", True),
+            workers=getattr(args, "workers", None),
+            quirks=getattr(args, "quirks", True),
             progress=None if quiet else prog,
         )
     except (FileExistsError, ValueError) as e:

@@ -17,7 +17,7 @@ import io
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -188,17 +188,19 @@ class Inbox:
                     seen.add(obj["messageId"])
                     st["accepted"] += 1
                     self.accepted_raw[obj["messageId"]] = line
-                    self.events.append({
-                        "mid": obj["messageId"],
-                        "event": obj["event"],
-                        "uid": obj["userId"],
-                        "t": parse_ts(obj["timestamp"]),
-                        "ts": obj["timestamp"],
-                        "channel": obj["context"]["channel"],
-                        "ctx": obj["context"],
-                        "props": obj.get("properties") or {},
-                        "arrival": arrival,
-                    })
+                    self.events.append(
+                        {
+                            "mid": obj["messageId"],
+                            "event": obj["event"],
+                            "uid": obj["userId"],
+                            "t": parse_ts(obj["timestamp"]),
+                            "ts": obj["timestamp"],
+                            "channel": obj["context"]["channel"],
+                            "ctx": obj["context"],
+                            "props": obj.get("properties") or {},
+                            "arrival": arrival,
+                        }
+                    )
         self.by_account: dict[str, list[dict]] = defaultdict(list)
         for e in sorted(self.events, key=lambda e: e["t"]):
             self.by_account[e["uid"]].append(e)
@@ -259,9 +261,17 @@ class Inbox:
 def inbox(tmp_path_factory) -> Inbox:
     out = tmp_path_factory.mktemp("inbox")
     gen.generate(
-        out, 600, DAYS, START, 11,
-        bad_line_rate=0.02, violation_rate=0.02, duplicate_rate=0.02, late_rate=0.05,
-        corrupt_files=2, lines_per_file=120,
+        out,
+        600,
+        DAYS,
+        START,
+        11,
+        bad_line_rate=0.02,
+        violation_rate=0.02,
+        duplicate_rate=0.02,
+        late_rate=0.05,
+        corrupt_files=2,
+        lines_per_file=120,
     )
     return Inbox(out)
 
@@ -273,7 +283,8 @@ def inbox(tmp_path_factory) -> Inbox:
 def _tree_digest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -316,9 +327,11 @@ def test_layout(inbox):
     assert any(n.endswith(".gz") for n in names) and any(n.endswith(".jsonl") for n in names)
     multi = [d for d in (root / "events").iterdir() if len(list(d.glob("part-0*"))) > 1]
     assert multi, "small lines_per_file must rotate files"
-    for system, header in (("crm", ["account_id", "email", "first_name", "last_name", "city"]),
-                           ("marketing_list", ["email", "account_id"]),
-                           ("club_roster", ["account_id", "email", "joined_on"])):
+    for system, header in (
+        ("crm", ["account_id", "email", "first_name", "last_name", "city"]),
+        ("marketing_list", ["email", "account_id"]),
+        ("club_roster", ["account_id", "email", "joined_on"]),
+    ):
         files = sorted((root / "snapshots" / system).glob("*.csv"))
         assert [f.stem for f in files] == days
         with open(files[0], newline="", encoding="utf-8") as fh:
@@ -363,8 +376,13 @@ def test_duplicates_placed_in_all_ways(inbox):
                 mid = obj["messageId"]
                 if mid in where:
                     d0, f0 = where[mid]
-                    kinds.add("same_file" if (d0, f0) == (day_dir.name, f.name)
-                              else "same_day" if d0 == day_dir.name else "later_day")
+                    kinds.add(
+                        "same_file"
+                        if (d0, f0) == (day_dir.name, f.name)
+                        else "same_day"
+                        if d0 == day_dir.name
+                        else "later_day"
+                    )
                 else:
                     where[mid] = (day_dir.name, f.name)
     assert kinds == {"same_file", "same_day", "later_day"}
@@ -420,7 +438,8 @@ def test_event_violations_match_oracle(inbox):
     oracle = inbox.event_violations()
     planned = {
         (v["rule"], v["message_id"], v["account_id"], v["detected_on"])
-        for v in inbox.plan["violations"] if v["rule"] in EVENT_RULES
+        for v in inbox.plan["violations"]
+        if v["rule"] in EVENT_RULES
     }
     assert {v[0] for v in planned} == EVENT_RULES
     assert oracle == planned
@@ -524,8 +543,11 @@ def test_exports_match_state_and_plan(inbox):
                     lingering[system] += 1
                     continue
                 if system != "crm" and not inbox.consent_at(uid, end):
-                    rule = ("marketing_list_without_consent" if system == "marketing_list"
-                            else "club_member_without_consent")
+                    rule = (
+                        "marketing_list_without_consent"
+                        if system == "marketing_list"
+                        else "club_member_without_consent"
+                    )
                     first_seen.setdefault((rule, uid, system), day.isoformat())
             if system == "crm":
                 # every non-erased account created by the end of the day
@@ -540,7 +562,8 @@ def test_exports_match_state_and_plan(inbox):
     assert all(lingering[s] for s in ("crm", "marketing_list", "club_roster"))
     planned = {
         (v["rule"], v["account_id"], v["system"]): v["detected_on"]
-        for v in inbox.plan["violations"] if v["rule"] not in EVENT_RULES
+        for v in inbox.plan["violations"]
+        if v["rule"] not in EVENT_RULES
     }
     assert {k[0] for k in planned} == {"marketing_list_without_consent", "club_member_without_consent"}
     assert planned == first_seen
@@ -568,13 +591,18 @@ def test_downstream_clean_on(inbox):
                     continue
                 end = local_end(day)
                 # an e-mail is residual only while no non-erased account holds it
-                held = {em for em in emails[uid]
-                        if any(o != uid and created[o] <= end and
-                               (o not in inbox.deleted_at or inbox.deleted_at[o] > end)
-                               for o in owner_active[em])}
+                held = {
+                    em
+                    for em in emails[uid]
+                    if any(
+                        o != uid and created[o] <= end and (o not in inbox.deleted_at or inbox.deleted_at[o] > end)
+                        for o in owner_active[em]
+                    )
+                }
                 mine = emails[uid] - held
-                residual = [r for r in rows if r["account_id"] == uid or
-                            (r["email"] and r["email"].strip().lower() in mine)]
+                residual = [
+                    r for r in rows if r["account_id"] == uid or (r["email"] and r["email"].strip().lower() in mine)
+                ]
                 for r in residual:
                     cur = [e for e in inbox.by_account[uid] if e["event"] in ("Account Created", "Email Changed")]
                     if r["email"] and r["email"].strip().lower() != cur[-1]["props"]["email"]:
@@ -602,8 +630,7 @@ def test_hostile_values_present(inbox):
 def test_emails_are_high_entropy_and_unique(inbox):
     created = [e["props"]["email"] for e in inbox.events if e["event"] == "Account Created"]
     rereg_new = {r["new_account_id"] for r in inbox.plan["reregistrations"]}
-    fresh = [e["props"]["email"] for e in inbox.events
-             if e["event"] == "Account Created" and e["uid"] not in rereg_new]
+    fresh = [e["props"]["email"] for e in inbox.events if e["event"] == "Account Created" and e["uid"] not in rereg_new]
     assert len(set(fresh)) == len(fresh)
     for em in created:
         local = em.split("@")[0]
@@ -616,19 +643,52 @@ def test_plan_holds_no_personal_data(inbox):
     for e in inbox.events[:200]:
         for v in e["props"].values():
             if isinstance(v, str) and len(v) > 3 and v not in ("CZ",):
-                assert json.dumps(v)[1:-1] not in text or v.startswith("cmp-") or v in (
-                    "registration", "preferences", "checkout", "app_onboarding", "unsubscribe_link",
-                    "app_settings", "care_center", "email", "sms", "push") or re.fullmatch(r"\d{4}-\d{2}", v)
+                assert (
+                    json.dumps(v)[1:-1] not in text
+                    or v.startswith("cmp-")
+                    or v
+                    in (
+                        "registration",
+                        "preferences",
+                        "checkout",
+                        "app_onboarding",
+                        "unsubscribe_link",
+                        "app_settings",
+                        "care_center",
+                        "email",
+                        "sms",
+                        "push",
+                    )
+                    or re.fullmatch(r"\d{4}-\d{2}", v)
+                )
 
 
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     gen.add_arguments(parser)
-    args = parser.parse_args([
-        "--out", str(tmp_path / "x"), "--accounts", "60", "--days", "4", "--start", "2026-03-27",
-        "--seed", "2", "--bad-line-rate", "0.01", "--gzip-every", "2", "--export-every", "2",
-        "--corrupt-files", "1", "--quiet",
-    ])
+    args = parser.parse_args(
+        [
+            "--out",
+            str(tmp_path / "x"),
+            "--accounts",
+            "60",
+            "--days",
+            "4",
+            "--start",
+            "2026-03-27",
+            "--seed",
+            "2",
+            "--bad-line-rate",
+            "0.01",
+            "--gzip-every",
+            "2",
+            "--export-every",
+            "2",
+            "--corrupt-files",
+            "1",
+            "--quiet",
+        ]
+    )
     assert gen.main_from_args(args) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "@" not in out and "lines" in out
@@ -636,6 +696,19 @@ def test_cli(tmp_path, capsys):
     assert snaps == ["2026-03-27.csv", "2026-03-29.csv"]  # every 2nd day; DST starts Mar 29
     assert (tmp_path / "x" / "events" / "2026-03-28" / "part-0000.jsonl.gz").exists()
     assert (tmp_path / "x" / "events" / "2026-03-30" / "part-9999.jsonl.gz").exists()
-    bad = parser.parse_args(["--out", str(tmp_path / "x"), "--accounts", "1", "--days", "0",
-                             "--start", "2026-03-27", "--seed", "1", "--quiet"])
+    bad = parser.parse_args(
+        [
+            "--out",
+            str(tmp_path / "x"),
+            "--accounts",
+            "1",
+            "--days",
+            "0",
+            "--start",
+            "2026-03-27",
+            "--seed",
+            "1",
+            "--quiet",
+        ]
+    )
     assert gen.main_from_args(bad) == 2
