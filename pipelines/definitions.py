@@ -7,6 +7,7 @@ import checks
 from pipelines.jobs import nightly_job
 from pipelines.resources import build_resources
 from pipelines.schedules import nightly_schedule
+from pipelines.sensors import SENSORS
 
 ALL_ASSETS = dg.load_assets_from_package_module(assets)
 ALL_CHECKS = [
@@ -19,5 +20,6 @@ defs = dg.Definitions(
     asset_checks=ALL_CHECKS,
     jobs=[nightly_job],
     schedules=[nightly_schedule],
+    sensors=SENSORS,
     resources=build_resources(),
 )

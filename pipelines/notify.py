@@ -1,0 +1,221 @@
+"""Alerts: a pluggable notifier with a file/log default and an optional webhook.
+
+An alert is a small dict built by `build_alert`: the event type, the day, the run id, the job, counts
+by rule, and the names of failing steps and checks. It never holds personal data: every free-text
+value goes through `safe_name` (which refuses anything that is not a plain identifier, so no e-mail
+address, name or postal address can pass), counts must be integers, and exception messages are never
+included (only an exception's class name).
+
+Delivery (`default_notifier`):
+
+* always: one JSON line appended to `<reports>/alerts.jsonl` and one WARNING log line;
+* if `COMPLIANCE_ALERT_WEBHOOK_URL` is set: an HTTP POST of the same JSON (timeout 5 s). A delivery
+  failure is logged (class name only; the URL may embed a token and is never logged) and not raised.
+
+Plugging in another channel: subclass `Notifier`, and either pass it to the sensors' helpers or point
+`COMPLIANCE_NOTIFIER` at a zero-argument factory, `package.module:function`, that returns a Notifier.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines import config
+
+log = logging.getLogger(__name__)
+
+ENV_WEBHOOK_URL = "COMPLIANCE_ALERT_WEBHOOK_URL"
+ENV_NOTIFIER = "COMPLIANCE_NOTIFIER"
+ALERTS_FILE = "alerts.jsonl"
+WEBHOOK_TIMEOUT_SECONDS = 5.0
+SCHEMA_VERSION = 1
+
+#: Alert types. `run_failure`: a nightly run failed; `violations_found`: a successful run found new
+#: violations for its day.
+RUN_FAILURE = "run_failure"
+VIOLATIONS_FOUND = "violations_found"
+EVENT_TYPES = (RUN_FAILURE, VIOLATIONS_FOUND)
+SEVERITY = {RUN_FAILURE: "error", VIOLATIONS_FOUND: "warning"}
+
+# Plain identifiers only: step keys, check names, rule ids, asset keys, job names, run ids, class
+# names. No "@", no spaces, no quotes: nothing that could carry an e-mail, a name or an address.
+_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\[\]-]{0,119}")
+REDACTED = "[redacted]"
+MAX_NAMES = 50
+
+
+def safe_name(value: Any) -> str:
+    """`value` if it is a plain identifier, else the fixed text `[redacted]`."""
+    text = str(value)
+    return text if _SAFE.fullmatch(text) else REDACTED
+
+
+def _names(values: Iterable[Any]) -> list[str]:
+    out = sorted({safe_name(v) for v in values})
+    return out[:MAX_NAMES]
+
+
+def _day(value: date | str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        return REDACTED
+
+
+def build_alert(
+    event_type: str,
+    *,
+    day: date | str | None,
+    run_id: str | None,
+    job: str,
+    counts: Mapping[str, int] | None = None,
+    failed_steps: Iterable[str] = (),
+    failed_checks: Iterable[str] = (),
+    error_classes: Iterable[str] = (),
+    failure_reason: str | None = None,
+) -> dict[str, Any]:
+    """A PII-free alert payload. Unknown text becomes `[redacted]`; counts must be whole numbers."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown alert type {event_type!r}")
+    clean_counts: dict[str, int] = {}
+    for rule, n in sorted((counts or {}).items()):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError("alert counts must be integers")
+        clean_counts[safe_name(rule)] = n
+    alert: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "event": event_type,
+        "severity": SEVERITY[event_type],
+        "job": safe_name(job),
+        "day": _day(day),
+        "run_id": safe_name(run_id) if run_id else None,
+        "counts": clean_counts,
+        "total": sum(clean_counts.values()),
+        "failed_steps": _names(failed_steps),
+        "failed_checks": _names(failed_checks),
+        "error_classes": _names(error_classes),
+        "failure_reason": safe_name(failure_reason) if failure_reason else None,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    alert["text"] = alert_text(alert)
+    return alert
+
+
+def alert_text(alert: Mapping[str, Any]) -> str:
+    """One human line (chat webhooks show it), built only from the already-sanitised fields."""
+    head = f"[{alert['severity'].upper()}] {alert['job']} {alert['day'] or '?'}"
+    if alert["event"] == VIOLATIONS_FOUND:
+        rules = ", ".join(f"{rule}={n}" for rule, n in alert["counts"].items() if n)
+        return f"{head}: {alert['total']} new violation(s) ({rules}). Run {alert['run_id']}."
+    reason = f" ({alert['failure_reason']})" if alert.get("failure_reason") else ""
+    parts = [f"{head}: run {alert['run_id']} failed{reason}"]
+    if alert["failed_steps"]:
+        parts.append("steps: " + ", ".join(alert["failed_steps"]))
+    if alert["failed_checks"]:
+        parts.append("checks: " + ", ".join(alert["failed_checks"]))
+    if alert["error_classes"]:
+        parts.append("errors: " + ", ".join(alert["error_classes"]))
+    return "; ".join(parts) + "."
+
+
+class Notifier:
+    """Deliver an alert somewhere. Implementations must not raise on delivery problems."""
+
+    def send(self, alert: dict[str, Any]) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class FileNotifier(Notifier):
+    """Append each alert as one JSON line to a file, and log it at WARNING level."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def send(self, alert: dict[str, Any]) -> None:
+        log.warning("ALERT %s", alert.get("text", alert.get("event")))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(alert, sort_keys=True, ensure_ascii=True) + "\n")
+        except OSError as exc:
+            log.error("could not write alert file %s: %s", self.path, type(exc).__name__)
+
+
+class WebhookNotifier(Notifier):
+    """POST the alert as JSON. Failures are logged by class name only; the URL is never logged."""
+
+    def __init__(self, url: str, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> None:
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{ENV_WEBHOOK_URL} must be an http(s) URL")
+        self.url = url
+        self.timeout = timeout
+
+    def send(self, alert: dict[str, Any]) -> None:
+        body = json.dumps(alert, sort_keys=True, ensure_ascii=True).encode()
+        request = urllib.request.Request(
+            self.url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "consent-compliance-alerts/1"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+                response.read()
+        except urllib.error.HTTPError as exc:
+            log.error("alert webhook answered HTTP %s; alert kept in the alert file", exc.code)
+        except Exception as exc:  # network errors, timeouts: never break the sensor
+            log.error("alert webhook delivery failed (%s); alert kept in the alert file", type(exc).__name__)
+
+
+class CompositeNotifier(Notifier):
+    """Send to every notifier in turn; one failing does not stop the others."""
+
+    def __init__(self, notifiers: Iterable[Notifier]) -> None:
+        self.notifiers = list(notifiers)
+
+    def send(self, alert: dict[str, Any]) -> None:
+        for notifier in self.notifiers:
+            try:
+                notifier.send(alert)
+            except Exception as exc:
+                log.error("notifier %s failed: %s", type(notifier).__name__, type(exc).__name__)
+
+
+def alerts_path(env: Mapping[str, str] = os.environ) -> Path:
+    reports = env.get(config.ENV_REPORTS, "").strip() or config.DEFAULTS[config.ENV_REPORTS]
+    return Path(reports) / ALERTS_FILE
+
+
+def default_notifier(env: Mapping[str, str] = os.environ) -> Notifier:
+    """The file/log notifier, plus the webhook when `COMPLIANCE_ALERT_WEBHOOK_URL` is set."""
+    notifiers: list[Notifier] = [FileNotifier(alerts_path(env))]
+    url = env.get(ENV_WEBHOOK_URL, "").strip()
+    if url:
+        notifiers.append(WebhookNotifier(url))
+    return CompositeNotifier(notifiers)
+
+
+def load_notifier(env: Mapping[str, str] = os.environ) -> Notifier:
+    """`COMPLIANCE_NOTIFIER=package.module:factory` if set, else `default_notifier`."""
+    spec = env.get(ENV_NOTIFIER, "").strip()
+    if not spec:
+        return default_notifier(env)
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{ENV_NOTIFIER} must look like package.module:factory")
+    notifier = getattr(importlib.import_module(module_name), attr)()
+    if not isinstance(notifier, Notifier):
+        raise TypeError(f"{ENV_NOTIFIER} factory must return a pipelines.notify.Notifier")
+    return notifier
