@@ -1,0 +1,1 @@
+"""The nightly compliance report: HTML page, summary.json, CSVs and a SHA-256 manifest per day."""

@@ -1,0 +1,159 @@
+"""Publish `<reports>/<D>/`: the page, summary.json, the two CSVs and MANIFEST.sha256.
+
+Every file is written atomically (a temporary file in the same folder, fsynced, then os.replace),
+so a reader never sees a half-written report. The generation timestamp in the page is the only
+content that changes between two runs over the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from assets.reports.csvsafe import csv_bytes
+from assets.reports.html import render
+from assets.reports.summary import (
+    VIOLATION_COLUMNS,
+    ReportData,
+    code_version,
+    compute_summary,
+    day_status,
+    ensure_report_tables,
+    failed_error_checks,
+    gather,
+    rule_ids,
+)
+from pipelines.clock import PRAGUE
+
+HTML_FILE = "compliance_report.html"
+SUMMARY_FILE = "summary.json"
+VIOLATIONS_FILE = "violations.csv"
+REGISTER_FILE = "erasure_register.csv"
+MANIFEST_FILE = "MANIFEST.sha256"
+REPORT_FILES = (HTML_FILE, SUMMARY_FILE, VIOLATIONS_FILE, REGISTER_FILE)
+
+REGISTER_CSV_COLUMNS = (
+    "subject_key",
+    "deleted_at",
+    "due_date",
+    "days_left",
+    "days_overdue",
+    "status",
+    "residual_locations",
+    "verified_on",
+    "erased_on",
+)
+
+
+@dataclass
+class Published:
+    folder: Path
+    data: ReportData
+    digests: dict[str, str]
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write `content` to `path` so that readers see the old file or the new one, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _iso(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(PRAGUE).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def violations_csv(data: ReportData) -> bytes:
+    """Every violation detected by the day (no account_id: keys only)."""
+    return csv_bytes(VIOLATION_COLUMNS, ([_iso(v) for v in row] for row in data.violations))
+
+
+def register_csv(data: ReportData) -> bytes:
+    rows = []
+    for key, deleted_at, due, days_left, status, residual, verified_on, erased_on in data.register:
+        rows.append(
+            [
+                key,
+                _iso(deleted_at),
+                _iso(due),
+                max(0, int(days_left)),
+                max(0, -int(days_left)),
+                status,
+                residual or "",
+                _iso(verified_on),
+                _iso(erased_on),
+            ]
+        )
+    return csv_bytes(REGISTER_CSV_COLUMNS, rows)
+
+
+def summary_json(summary: dict) -> bytes:
+    return (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def manifest(digests: dict[str, str]) -> bytes:
+    """sha256sum format: verify with `sha256sum -c MANIFEST.sha256` in the day's folder."""
+    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests)).encode()
+
+
+def publish_report(
+    con: duckdb.DuckDBPyConnection,
+    reports_root: Path,
+    day: date,
+    *,
+    run_id: str | None = None,
+    generated_at: datetime | None = None,
+) -> Published:
+    """Compute the day's figures, record them, and publish the day's report folder."""
+    generated_at = generated_at or datetime.now(PRAGUE).replace(microsecond=0)
+    ensure_report_tables(con)
+    summary = compute_summary(con, day, rule_ids())
+    status = day_status(summary, failed_error_checks(con, day))
+    summary_out = {**summary, "status": status}
+    # Today's row first: the trend charts read every run up to and including today.
+    con.execute("DELETE FROM reports.daily_summary WHERE run_date = ?", [day])
+    con.execute(
+        "INSERT INTO reports.daily_summary VALUES (?, ?, ?, ?, ?, ?)",
+        [day, status, json.dumps(summary_out), code_version(), run_id, generated_at],
+    )
+    data = gather(con, day, summary)
+
+    folder = reports_root / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    contents = {
+        SUMMARY_FILE: summary_json(summary_out),
+        VIOLATIONS_FILE: violations_csv(data),
+        REGISTER_FILE: register_csv(data),
+        HTML_FILE: render(data, generated_at).encode("utf-8"),
+    }
+    digests = {}
+    for name, content in contents.items():
+        write_atomic(folder / name, content)
+        digests[name] = hashlib.sha256(content).hexdigest()
+    write_atomic(folder / MANIFEST_FILE, manifest(digests))
+
+    # Last: the day is processed (the CLI's catch-up reads ops.runs).
+    con.execute("DELETE FROM ops.runs WHERE run_date = ?", [day])
+    con.execute("INSERT INTO ops.runs VALUES (?, ?, 'published', ?)", [day, run_id, datetime.now(PRAGUE)])
+    return Published(folder, data, digests)
