@@ -12,7 +12,7 @@ DEMO_DAYS ?= 14
 DEMO_ACCOUNTS ?= 3000
 DEMO_END ?= $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(DEMO_START)') + d.timedelta(days=$(DEMO_DAYS) - 1))")
 
-.PHONY: install demo test lint ui clean
+.PHONY: install test-deps demo test lint ui clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,19 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# System packages the tests use: Debian's chromium (report and UI screenshots) and postgresql
+# (the deployment test). Both scripts are idempotent and quiet when the packages are present.
+test-deps:
+	bash tests/setup_browser.sh >/dev/null
+	bash tests/setup_postgres.sh install
+
 demo: install
 	rm -rf data/inbox data/reports data/warehouse.duckdb data/warehouse.duckdb.wal
 	$(PY) -m pipelines generate --out data/inbox --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --start $(DEMO_START) --seed 7
 	$(PY) -m pipelines nightly --date $(DEMO_END)
 	@echo "Reports: data/reports/$(DEMO_END)/compliance_report.html"
 
-test: install
+test: install test-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

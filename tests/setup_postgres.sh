@@ -8,6 +8,7 @@
 #                                         DAGSTER_PG_HOST, DAGSTER_PG_PORT, DAGSTER_PG_USERNAME,
 #                                         DAGSTER_PG_PASSWORD, DAGSTER_PG_DB, DAGSTER_PG_DIR
 #   tests/setup_postgres.sh stop DIR      stop that server and delete DIR
+#   tests/setup_postgres.sh install       only install Debian's postgresql if missing (make test-deps)
 #
 # Use from a shell:  eval "$(tests/setup_postgres.sh start | sed 's/^/export /')"
 # The server never runs as root: as root the cluster belongs to the "postgres" user the package
@@ -153,10 +154,11 @@ stop() {
 }
 
 case "${1:-}" in
+  install) find_bindir >/dev/null || install_postgres ;;
   start) start "${2:-}" ;;
   stop) stop "${2:-}" ;;
   *)
-    echo "usage: $0 start [DIR] | stop DIR" >&2
+    echo "usage: $0 install | start [DIR] | stop DIR" >&2
     exit 2
     ;;
 esac
