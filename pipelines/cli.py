@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from datetime import date
 
 from pipelines import config
@@ -21,11 +22,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"error: {message}\n")
 
 
+#: Days the Dagster partitions and Prague-time arithmetic can represent (end of D + 1 h must exist).
+FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY = date(1971, 1, 1), date(9998, 12, 31)
+
+
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r}, expected YYYY-MM-DD") from None
+    if not FIRST_SUPPORTED_DAY <= day <= LAST_SUPPORTED_DAY:
+        raise argparse.ArgumentTypeError(
+            f"invalid date {text!r}, expected a day from {FIRST_SUPPORTED_DAY} to {LAST_SUPPORTED_DAY}"
+        )
+    return day
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,11 +83,13 @@ def _run(args) -> int:
         if args.start > args.end:
             raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
         with runner.warehouse_lock(settings):
+            runner.check_warehouse(settings)
             days = runner.date_range(args.start, args.end)
             print(f"Backfilling {len(days)} day(s) from {args.start} to {args.end}", flush=True)
             outcomes = runner.run_days(settings, days, _progress)
     else:
         with runner.warehouse_lock(settings):
+            runner.check_warehouse(settings)
             days = runner.nightly_plan(settings, args.date)
             if len(days) > 1:
                 print(f"Catching up on {len(days) - 1} unprocessed day(s) before {args.date}", flush=True)
@@ -95,6 +107,10 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # libraries that lower their own level stay quiet too
+        handler.setLevel(logging.WARNING)
+    # Dagster's notices about preview/beta APIs are for developers, not for the nightly console.
+    warnings.filterwarnings("ignore", message=r".*is currently in (preview|beta)")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "generate":

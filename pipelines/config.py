@@ -59,7 +59,7 @@ def resolve_hash_key(env: dict[str, str] | os._Environ = os.environ) -> str:
     """Return the HMAC key; refuse to run in production without one, warn on the dev key."""
     key = env.get(ENV_HASH_KEY, "")
     environment = env.get(ENV_ENVIRONMENT, "development").strip().lower()
-    if not key:
+    if not key.strip():  # unset, empty or only whitespace (e.g. `COMPLIANCE_HASH_KEY= ` in a .env file)
         if environment == "production":
             raise ConfigError(
                 f"{ENV_HASH_KEY} is not set and {ENV_ENVIRONMENT}=production: refusing to run "

@@ -26,8 +26,16 @@ WHITESPACE = " \t\n\r\f\v"
 
 
 def normalise_email(email: str) -> str:
-    """lower(trim(email)), the form `email_key` hashes and every e-mail match uses."""
-    return email.strip(WHITESPACE).lower()
+    """lower(trim(email)), the form `email_key` hashes and every e-mail match uses.
+
+    `lower` is SQL's (DuckDB's) lower: each code point to its simple lowercase mapping. Python's
+    str.lower differs in exactly two ways, both undone here: U+0130 (capital I with dot) becomes
+    "i" rather than "i" + U+0307, and a word-final capital sigma becomes "σ" rather than "ς".
+    """
+    trimmed = email.strip(WHITESPACE)
+    if trimmed.isascii():
+        return trimmed.lower()
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in trimmed)
 
 
 def email_key(key: str, email: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,11 @@ from pipelines.partitions import ENV_FIRST_DAY, ENV_LAST_DAY
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The CLI prints one progress line a day; Dagster's own event log stays in the instance (UI).
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+#: Not even ERROR goes to the console: a step failure's message may quote data values (an
+#: e-mail in a DuckDB conversion error, say); the CLI prints a redacted one-line cause instead.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+_EMAIL_LIKE = re.compile(r"[^\s@'\"<>()\[\]{},;:]+@[^\s@'\"<>()\[\]{},;:]+")
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 
 
 class WarehouseBusy(Exception):
@@ -39,10 +44,13 @@ def prepare_dagster_home() -> Path:
     """Use $DAGSTER_HOME (default ./.dagster_home) and give it our instance settings."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))).resolve()
     os.environ["DAGSTER_HOME"] = str(home)
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    if not target.exists():
-        shutil.copyfile(PACKAGE_DIR / "dagster.yaml", target)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        target = home / "dagster.yaml"
+        if not target.exists():
+            shutil.copyfile(PACKAGE_DIR / "dagster.yaml", target)
+    except OSError as exc:
+        raise ConfigError(f"DAGSTER_HOME {home} cannot be used: {exc.strerror or exc}") from None
     return home
 
 
@@ -59,14 +67,44 @@ def validate_paths(settings: Settings) -> None:
         raise ConfigError(f"reports folder {reports} is not writable (COMPLIANCE_REPORTS)")
     if settings.warehouse.exists() and not settings.warehouse.is_file():
         raise ConfigError(f"warehouse {settings.warehouse} is not a file (COMPLIANCE_WAREHOUSE)")
+    try:
+        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"warehouse folder {settings.warehouse.parent} cannot be created: {exc.strerror} (COMPLIANCE_WAREHOUSE)"
+        ) from None
+
+
+def check_warehouse(settings: Settings) -> None:
+    """Open an existing warehouse once (under the run lock) so that a file that is not a DuckDB
+    database is one clear configuration error, and a database another process (e.g. a run started
+    from the Dagster UI) holds open is WarehouseBusy, before any day runs."""
+    if not settings.warehouse.exists():
+        return  # created on first use
+    import duckdb
+
+    try:
+        duckdb.connect(str(settings.warehouse)).close()
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, duckdb.IOException) and "lock" in message.lower():
+            raise WarehouseBusy(
+                f"another process holds the warehouse {settings.warehouse} open; try again when it ends"
+            ) from None
+        raise ConfigError(
+            f"warehouse {settings.warehouse} is not a usable DuckDB database: {message} (COMPLIANCE_WAREHOUSE)"
+        ) from None
 
 
 @contextmanager
 def warehouse_lock(settings: Settings) -> Iterator[None]:
     """One CLI run at a time per warehouse; a second one fails fast with a clear message."""
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     path = settings.warehouse.with_name(settings.warehouse.name + ".lock")
-    fh = open(path, "a+")
+    try:
+        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")
+    except OSError as exc:
+        raise ConfigError(f"lock file {path} cannot be created: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -176,5 +214,27 @@ def _failures(result) -> list[str]:
             failures.append(f"check {evaluation.check_name} failed")
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            failures.append(f"step {event.step_key} failed")
+            cause = _root_cause(getattr(event.event_specific_data, "error", None))
+            failures.append(f"step {event.step_key} failed" + (f" ({cause})" if cause else ""))
     return failures
+
+
+def _root_cause(error) -> str:
+    """`ExceptionClass: first line` of the innermost cause of a step failure, with values removed."""
+    if error is None:
+        return ""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    lines = (error.message or "").strip().splitlines()
+    first = lines[0] if lines else ""
+    if error.cls_name and error.cls_name not in first:
+        first = f"{error.cls_name}: {first}"
+    return redact(first)
+
+
+def redact(text: str, limit: int = 200) -> str:
+    """One line safe for the console: quoted values and anything e-mail-like are masked."""
+    text = _QUOTED.sub("'…'", text)
+    text = _EMAIL_LIKE.sub("<e-mail>", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

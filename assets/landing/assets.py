@@ -3,9 +3,9 @@
 import dagster as dg
 
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
-from assets.schemas import column_schema
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
+from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import ComplianceSettings, Warehouse
 

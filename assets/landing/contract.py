@@ -70,6 +70,8 @@ REJECTION_REASONS: tuple[str, ...] = (
     "unknown_channel",
     "invalid_properties",
     *sorted({f"missing_property:{p}" for props in REQUIRED_PROPERTIES.values() for p in props}),
+    # a required property that is present but not a scalar (an object or a list)
+    *sorted({f"invalid_property:{p}" for props in REQUIRED_PROPERTIES.values() for p in props}),
     "invalid_property:medium",
     "invalid_property:context.consent.categoryPreferences",
     "invalid_email:properties.email",

@@ -38,7 +38,8 @@ def export_dates(inbox: Path, system: str) -> list[tuple[date, Path]]:
         return found
     for path in folder.iterdir():
         m = _EXPORT_NAME.match(path.name)
-        if not m or path.is_symlink() or not path.is_file():
+        # A symlink is listed (it is an export of that date) but never followed: see ingest_export.
+        if not m or not (path.is_symlink() or path.is_file()):
             continue
         try:
             found.append((date.fromisoformat(m.group(1)), path))
@@ -71,14 +72,18 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 def ingest_export(con: duckdb.DuckDBPyConnection, system: str, export_date: date, path: Path) -> ExportIngest:
     """Replace the system's keys with those of this export file."""
     loaded = con.execute(
-        """SELECT rows_total, rows_keyed FROM landing.export_files
+        """SELECT rows_total, rows_keyed, epoch_us(ingested_at) FROM landing.export_files
            WHERE system = ? AND export_date = ? AND readable""",
         [system, export_date],
     ).fetchall()
     current = con.execute("SELECT DISTINCT export_date FROM landing.export_keys WHERE system = ?", [system]).fetchall()
-    if loaded and current == [(export_date,)]:
+    # A file re-delivered (rewritten) after it was loaded is loaded again.
+    unchanged_since_loaded = bool(loaded) and path.lstat().st_mtime_ns // 1000 <= loaded[0][2]
+    if unchanged_since_loaded and current == [(export_date,)]:
         return ExportIngest(system, export_date, path.name, loaded[0][0], loaded[0][1], "unchanged")
 
+    if path.is_symlink():
+        return _unreadable(con, system, export_date, path, "symlink not followed")
     try:
         columns = _columns(con, path)
     except duckdb.Error as exc:

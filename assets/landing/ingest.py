@@ -34,6 +34,9 @@ from pipelines.clock import end_of_day
 log = logging.getLogger(__name__)
 
 EVENT_SUFFIXES = (".jsonl", ".jsonl.gz")
+#: The rejection reason of a file that cannot be read at all (one row, line 0); the cause
+#: (corrupt_gzip, not_utf8, symlink_not_followed, unreadable) is kept in landing.files.problem.
+UNREADABLE_FILE = "unreadable_file"
 _BOM = b"\xef\xbb\xbf"
 _WS = "chr(32) || chr(9) || chr(10) || chr(13) || chr(12) || chr(11)"
 
@@ -123,6 +126,8 @@ def _read_bytes(c: _Candidate) -> bytes:
     with open(c.path, "rb") as fh:
         raw = fh.read()
     if c.name.endswith(".gz"):
+        if not raw:  # an empty file is not a gzip stream (`gzip -t` rejects it too)
+            raise EOFError("empty gzip file")
         raw = gzip.decompress(raw)
     return raw
 
@@ -189,7 +194,8 @@ _EVENT_STRUCT = (
     '{"messageId":"JSON","type":"JSON","event":"JSON","userId":"JSON",'
     '"timestamp":"JSON","properties":"JSON","context":"JSON"}'
 )
-_TS_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+# An ISO-8601 UTC offset is less than a day: hours 00-23, minutes 00-59 ("+25:00" is no offset).
+_TS_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 _TS_WITHOUT_OFFSET = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _SCALAR = "('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')"
@@ -276,8 +282,9 @@ def validation_sql() -> str:
                  AND (json_type(props, '$.medium') <> 'VARCHAR'
                       OR props->>'$.medium' NOT IN {_sql_list(MEDIUMS)}) THEN 'invalid_property:medium'
             WHEN event = 'Segment Consent Preference Updated'
-                 AND coalesce(json_type(ctx, '$.consent.categoryPreferences'), 'NULL')
-                     NOT IN ('NULL', 'OBJECT')
+                 AND (coalesce(json_type(ctx, '$.consent'), 'NULL') NOT IN ('NULL', 'OBJECT')
+                      OR coalesce(json_type(ctx, '$.consent.categoryPreferences'), 'NULL')
+                         NOT IN ('NULL', 'OBJECT'))
                  THEN 'invalid_property:context.consent.categoryPreferences'
         END AS reason
     FROM typed
@@ -314,8 +321,14 @@ def recorded_stats(con: duckdb.DuckDBPyConnection, day: date, status: str) -> Da
     return DayIngest(day, status, [FileStats(*r) for r in rows])
 
 
+def _ensure_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """landing.files.problem: why an unreadable file could not be read (NULL for readable files)."""
+    con.execute("ALTER TABLE landing.files ADD COLUMN IF NOT EXISTS problem VARCHAR")
+
+
 def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIngest:
     """Ingest arrival day `day`. Re-ingesting unchanged files changes nothing."""
+    _ensure_columns(con)
     candidates = list_day_files(inbox, day)
     manifest = manifest_of(candidates)
     previous = _previous_manifest(con, day)
@@ -335,9 +348,16 @@ def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIng
     con.execute("BEGIN TRANSACTION")
     try:
         if previous is not None:
-            # The folder changed since it was ingested (a late file): ingest the day afresh.
-            for table in ("landing.events", "landing.rejected", "landing.files", "ops.ingested_days"):
-                con.execute(f"DELETE FROM {table} WHERE arrival_date = ?", [day])
+            # The folder changed since it was ingested (a late file): ingest its files afresh. Rows
+            # of files that are gone (retention deleted the folder before a late file re-created it)
+            # are history and stay; their messageIds remain accepted.
+            names = [c.name for c in candidates]
+            for table in ("landing.events", "landing.rejected", "landing.files"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE arrival_date = ? AND list_contains(?::VARCHAR[], source_file)",
+                    [day, names],
+                )
+            con.execute("DELETE FROM ops.ingested_days WHERE arrival_date = ?", [day])
         _classify_duplicates(con)
         _write(con, day, unreadable, candidates)
         con.execute("INSERT INTO ops.ingested_days VALUES (?, ?, ?, now())", [day, manifest, len(candidates)])
@@ -457,7 +477,7 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
         con.execute(
             """INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)
                VALUES (?, 0, ?, NULL, ?)""",
-            [c.name, f"unreadable_file:{c.problem}", day],
+            [c.name, UNREADABLE_FILE, day],
         )
     counts = {
         seq: (received, accepted, duplicates, rejected)
@@ -479,8 +499,15 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
     rows = []
     for c in candidates:
         if c.seq in bad:
-            rows.append((day, c.name, c.size, 1, 0, 0, 1, False))
+            log.warning("Event file %s/%s cannot be read: %s", day, c.name, c.problem)
+            rows.append((day, c.name, c.size, 1, 0, 0, 1, False, c.problem))
         else:
             r, a, d, j = counts.get(c.seq, (0, 0, 0, 0))
-            rows.append((day, c.name, c.size, r, a, d, j, True))
-    con.executemany("INSERT INTO landing.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+            rows.append((day, c.name, c.size, r, a, d, j, True, None))
+    con.executemany(
+        """INSERT INTO landing.files
+               (arrival_date, source_file, bytes, received, accepted, duplicates, rejected, readable, problem,
+                ingested_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
+        rows,
+    )

@@ -1,0 +1,92 @@
+"""Settings from the environment (CONTRACT 1): defaults, validation, and the hash key policy."""
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from pipelines import config
+from pipelines.config import DEV_HASH_KEY, ConfigError, load_settings, resolve_hash_key, warn_if_dev_key
+
+
+def test_defaults_when_nothing_is_set():
+    s = load_settings({})
+    assert s.inbox == Path("data/inbox")
+    assert s.warehouse == Path("data/warehouse.duckdb")
+    assert s.reports == Path("data/reports")
+    assert s.retention_days == 28
+    assert s.hash_key == DEV_HASH_KEY and s.using_dev_key
+    assert s.environment == "development"
+
+
+def test_every_variable_is_read():
+    s = load_settings(
+        {
+            "COMPLIANCE_INBOX": "/x/inbox",
+            "COMPLIANCE_WAREHOUSE": "/x/w.duckdb",
+            "COMPLIANCE_REPORTS": "/x/reports",
+            "COMPLIANCE_HASH_KEY": "secret",
+            "COMPLIANCE_RAW_RETENTION_DAYS": "7",
+            "COMPLIANCE_ENV": " Production ",
+        }
+    )
+    assert (s.inbox, s.warehouse, s.reports) == (Path("/x/inbox"), Path("/x/w.duckdb"), Path("/x/reports"))
+    assert (s.hash_key, s.retention_days, s.environment) == ("secret", 7, "production")
+    assert not s.using_dev_key
+
+
+def test_blank_values_fall_back_to_the_defaults():
+    s = load_settings({"COMPLIANCE_INBOX": "  ", "COMPLIANCE_RAW_RETENTION_DAYS": ""})
+    assert s.inbox == Path("data/inbox") and s.retention_days == 28
+
+
+def test_the_key_is_never_in_the_repr():
+    assert "secret-value" not in repr(load_settings({"COMPLIANCE_HASH_KEY": "secret-value"}))
+
+
+@pytest.mark.parametrize("raw", ["abc", "2.5", "0", "-1", "1e3"])
+def test_bad_retention_is_a_config_error(raw):
+    with pytest.raises(ConfigError, match="COMPLIANCE_RAW_RETENTION_DAYS"):
+        load_settings({"COMPLIANCE_RAW_RETENTION_DAYS": raw})
+
+
+@pytest.mark.parametrize("raw, days", [("1", 1), (" 28 ", 28), ("365", 365)])
+def test_good_retention(raw, days):
+    assert config.parse_retention(raw) == days
+
+
+@pytest.mark.parametrize("key", [None, "", "   ", "\t\n"])
+def test_production_without_a_key_refuses_to_run(key):
+    env = {"COMPLIANCE_ENV": "production"}
+    if key is not None:
+        env["COMPLIANCE_HASH_KEY"] = key
+    with pytest.raises(ConfigError, match="COMPLIANCE_HASH_KEY") as exc:
+        load_settings(env)
+    assert "\n" not in str(exc.value)
+
+
+def test_production_with_the_public_dev_key_refuses_to_run():
+    with pytest.raises(ConfigError, match="development key"):
+        resolve_hash_key({"COMPLIANCE_ENV": "production", "COMPLIANCE_HASH_KEY": DEV_HASH_KEY})
+
+
+@pytest.mark.parametrize("key", [None, "", "  "])
+def test_outside_production_a_missing_key_uses_the_dev_key(key):
+    env = {} if key is None else {"COMPLIANCE_HASH_KEY": key}
+    assert resolve_hash_key(env) == DEV_HASH_KEY
+
+
+def test_a_real_key_is_used_verbatim():
+    # surrounding whitespace is part of a key that is not blank: it is not silently changed
+    assert resolve_hash_key({"COMPLIANCE_HASH_KEY": " k ", "COMPLIANCE_ENV": "production"}) == " k "
+
+
+def test_dev_key_warning_is_logged_and_names_no_key(caplog):
+    caplog.set_level(logging.WARNING)
+    warn_if_dev_key("a-real-key")
+    assert caplog.records == []
+    warn_if_dev_key(DEV_HASH_KEY)
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "COMPLIANCE_HASH_KEY" in message and "WARNING" in message
+    assert DEV_HASH_KEY not in message
