@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS landing.files (
     duplicates    BIGINT NOT NULL,
     rejected      BIGINT NOT NULL,
     readable      BOOLEAN NOT NULL,
-    ingested_at   TIMESTAMPTZ NOT NULL
+    ingested_at   TIMESTAMPTZ NOT NULL,
+    problem       VARCHAR                     -- why an unreadable file could not be read
 );
 
 -- Downstream exports, pseudonymised: keys only, never a plain identifier.
@@ -182,15 +183,30 @@ def compaction_path(database: Path) -> Path:
     return database.with_name(database.name + ".compact")
 
 
+def wal_path(database: Path) -> Path:
+    return database.with_name(database.name + ".wal")
+
+
+#: Test hook: called with the name of each compaction stage as it is reached ("checkpointed",
+#: "copying", "copied", "synced", "replaced"). Tests kill the process there; production leaves it None.
+compaction_hook: Callable[[str], None] | None = None
+
+
+def _stage(name: str) -> None:
+    if compaction_hook is not None:
+        compaction_hook(name)
+
+
 def recover(database: Path) -> None:
     """Finish or undo an interrupted compaction. Safe to call at any time with no connection open.
 
     Compaction writes a complete copy to `<db>.compact` and then renames it over `<db>`
-    (atomic on POSIX). A `.compact` file that is still there was never renamed, so it is an
-    incomplete copy: the original is intact and the copy is discarded.
+    (atomic on POSIX). A `.compact` file that is still there was never renamed, so it may be an
+    incomplete copy: the original is intact and the copy is discarded. After the rename there is
+    nothing to undo: the original's WAL was folded in and removed before the copy began.
     """
     stale = compaction_path(database)
-    for leftover in (stale, stale.with_name(stale.name + ".wal")):
+    for leftover in (stale, wal_path(stale)):
         if leftover.exists():
             log.warning("Discarding an interrupted compaction copy: %s", leftover.name)
             leftover.unlink()
@@ -241,41 +257,67 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _row_counts(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], int]:
+    tables = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? AND NOT temporary",
+        [catalog],
+    ).fetchall()
+    counts = {}
+    for schema, table in tables:
+        name = ".".join('"' + part.replace('"', '""') + '"' for part in (catalog, schema, table))
+        counts[(schema, table)] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    return counts
+
+
 def compact(database: Path, hash_key: str) -> dict[str, int]:
     """Rewrite the warehouse into a fresh file so deleted values leave no bytes behind.
 
     DuckDB keeps deleted strings in free blocks, even after CHECKPOINT and VACUUM; only a
-    copy into a new file drops them. Crash safety: the copy is complete and fsynced before the
-    atomic rename; a kill before the rename leaves the original untouched (see `recover`).
+    copy into a new file drops them. Crash safety: the copy is complete, checked (same tables,
+    same row counts) and fsynced before the atomic rename; a kill before the rename leaves the
+    original untouched (see `recover`), a kill after it leaves the complete copy.
     No connection to `database` may be open.
     """
-    before = database.stat().st_size
+    wal = wal_path(database)
+    before = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     # 1. Fold the WAL into the file so the copy sees everything and no stale WAL survives.
     with connect(database, hash_key) as con:
         con.execute("CHECKPOINT")
-    wal = database.with_name(database.name + ".wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise RuntimeError("the warehouse WAL was not folded in by CHECKPOINT; compaction aborted")
+    if wal.exists():
+        if wal.stat().st_size > 0:
+            raise RuntimeError("the warehouse WAL was not folded in by CHECKPOINT; compaction aborted")
+        wal.unlink()
+    _stage("checkpointed")
     target = compaction_path(database)
     recover(database)
-    # 2. Copy every schema, table, view and macro into a brand-new file.
+    # 2. Copy every schema, table, view, sequence and macro into a brand-new file, and check it.
     con = duckdb.connect()
     try:
         con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
         con.execute("ATTACH ? AS dst", [str(target)])
+        _stage("copying")
         con.execute("COPY FROM DATABASE src TO dst")
         con.execute("CHECKPOINT dst")
+        if _row_counts(con, "src") != _row_counts(con, "dst"):
+            raise RuntimeError("the compacted copy differs from the warehouse; compaction aborted")
         con.execute("DETACH dst")
         con.execute("DETACH src")
-    finally:
+    except BaseException:
         con.close()
-    target_wal = target.with_name(target.name + ".wal")
+        recover(database)
+        raise
+    con.close()
+    _stage("copied")
+    target_wal = wal_path(target)
     if target_wal.exists():
+        if target_wal.stat().st_size > 0:
+            recover(database)
+            raise RuntimeError("the compacted copy kept a WAL after CHECKPOINT; compaction aborted")
         target_wal.unlink()
     _fsync_path(target)
+    _stage("synced")
     # 3. Atomic swap, then make the rename itself durable.
     os.replace(target, database)
-    if wal.exists():
-        wal.unlink()
+    _stage("replaced")
     _fsync_path(database.parent)
     return {"bytes_before": before, "bytes_after": database.stat().st_size}
