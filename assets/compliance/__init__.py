@@ -1,0 +1,1 @@
+"""Compliance: the rule registry and the violations ledger."""

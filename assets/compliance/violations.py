@@ -1,0 +1,151 @@
+"""compliance.violations: the ledger of policy violations, evaluated rule by rule from the registry."""
+
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
+from assets.compliance.care_hours import install_care_hours
+from assets.compliance.rules import CANDIDATE_COLUMNS, RULES, SHARED_VIEWS, Rule
+from assets.core.accounts import ACCOUNTS
+from assets.core.as_of import install_as_of_views
+from assets.core.consent import CONSENT_HISTORY
+from assets.core.membership import CLUB_MEMBERSHIP
+from pipelines.partitions import nightly_partitions
+from pipelines.resources import Warehouse
+
+VIOLATIONS = dg.AssetKey(["compliance", "violations"])
+EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
+ERASURE_REGISTER = dg.AssetKey(["compliance", "erasure_register"])
+
+#: For each rule kind, how a candidate matches a row already in the ledger (CONTRACT 6.1 uniqueness).
+_ALREADY_RAISED = {
+    "event": "v.message_id = c.message_id",
+    "export": "v.subject_key = c.subject_key AND v.system = c.system",
+}
+
+
+@dataclass
+class RuleOutcome:
+    rule: str
+    severity: str
+    found: int  # offences known as of the end of D (distinct per uniqueness key)
+    new: int  # rows added today
+    total: int  # rows in the ledger with detected_on <= D
+
+
+def _candidates_sql(rule: Rule) -> str:
+    """The rule's offences, typed, one per uniqueness key, in TEMP table _candidates."""
+    key = ", ".join(f"c.{col}" for col in rule.unique_on)
+    columns = ", ".join(CANDIDATE_COLUMNS)
+    typed = (
+        "subject_key::VARCHAR AS subject_key, account_id::VARCHAR AS account_id, "
+        "occurred_at::TIMESTAMPTZ AS occurred_at, message_id::VARCHAR AS message_id, "
+        "system::VARCHAR AS system, details::VARCHAR AS details"
+    )
+    return f"""
+    CREATE OR REPLACE TEMP TABLE _candidates AS
+    SELECT * FROM (SELECT {typed} FROM ({rule.sql}) AS r({columns})) AS c
+    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY c.occurred_at, c.subject_key, c.details) = 1
+    """
+
+
+def _insert_sql(rule: Rule) -> str:
+    """Add the candidates not raised before (any day) to the ledger, detected on $day."""
+    return f"""
+    INSERT INTO compliance.violations
+        (rule, severity, subject_key, account_id, occurred_at, detected_on, message_id, system, details)
+    SELECT $rule, $severity, c.subject_key, c.account_id, c.occurred_at, $day, c.message_id, c.system, c.details
+    FROM _candidates c
+    WHERE NOT EXISTS (
+        SELECT 1 FROM compliance.violations v WHERE v.rule = $rule AND {_ALREADY_RAISED[rule.kind]}
+    )
+    ORDER BY c.occurred_at, c.subject_key
+    """
+
+
+def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] = RULES) -> list[RuleOutcome]:
+    """Add to compliance.violations every offence known as of the end of `day` that is not there yet.
+
+    The ledger is never rewritten: a row once raised keeps its `detected_on`; re-running a day adds nothing.
+    The core tables must already be built for `day`.
+    """
+    install_as_of_views(con, day)
+    install_care_hours(con, day)
+    con.execute(SHARED_VIEWS)
+    outcomes = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for rule in rules:
+            con.execute(_candidates_sql(rule))
+            con.execute(_insert_sql(rule), {"rule": rule.id, "severity": rule.severity, "day": day})
+            found = con.execute("SELECT count(*) FROM _candidates").fetchall()[0][0]
+            new, total = con.execute(
+                """SELECT count(*) FILTER (WHERE detected_on = ?), count(*) FILTER (WHERE detected_on <= ?)
+                   FROM compliance.violations WHERE rule = ?""",
+                [day, day, rule.id],
+            ).fetchall()[0]
+            outcomes.append(RuleOutcome(rule.id, rule.severity, found, new, total))
+        con.execute("DROP TABLE IF EXISTS _candidates")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def unmatched_export_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
+    """Per consent-judged export: rows total and rows that map to no known non-erased account."""
+    return con.execute(
+        """
+        SELECT k.system, count(*) AS rows,
+               count(*) FILTER (WHERE NOT EXISTS (
+                   SELECT 1 FROM export_rows_mapped m
+                   WHERE m.system = k.system AND m.row_number = k.row_number)) AS unmatched
+        FROM landing.export_keys k
+        WHERE k.system IN ('club_roster', 'marketing_list')
+        GROUP BY k.system ORDER BY k.system
+        """
+    ).fetchall()
+
+
+@dg.asset(
+    key=VIOLATIONS,
+    deps=[ACCOUNTS, CONSENT_HISTORY, CLUB_MEMBERSHIP, EXPORT_KEYS, ERASURE_REGISTER],
+    group_name="compliance",
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+    partitions_def=nightly_partitions,
+    tags={"layer": "compliance", "pii": "account_id"},
+    metadata={
+        "rules": dg.MetadataValue.md(
+            markdown_table(["rule", "severity", "kind"], [(r.id, r.severity, r.kind) for r in RULES])
+        )
+    },
+)
+def violations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Policy violations (the eight rules of POLICY.md): a ledger, one row per offence, first day found."""
+    day = day_of(context)
+    with warehouse.get_connection() as con:
+        outcomes = evaluate_rules(con, day)
+        unmatched = unmatched_export_rows(con)
+        total = row_count(con, "compliance.violations")
+    new_today = sum(o.new for o in outcomes)
+    context.log.info(f"{day}: {new_today} new violation(s); ledger holds {total}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "new_today": new_today,
+            "export_rows_unmatched": sum(u for _, _, u in unmatched),
+            "preview": dg.MetadataValue.md(
+                markdown_table(
+                    ["rule", "severity", "new on D", "total to D", "known offences"],
+                    [(o.rule, o.severity, o.new, o.total, o.found) for o in outcomes],
+                )
+            ),
+            "exports": dg.MetadataValue.md(markdown_table(["system", "rows", "unmatched (ignored)"], unmatched)),
+        }
+    )

@@ -1,0 +1,1 @@
+"""Core state as of the end of day D: accounts, the consent history and CLUB membership."""

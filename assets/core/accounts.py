@@ -1,0 +1,84 @@
+"""core.accounts: the non-erased accounts created by the end of D, with their status and e-mail key."""
+
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
+from assets.core.as_of import EVENT_ORDER_DESC, install_as_of_views
+from pipelines.partitions import nightly_partitions
+from pipelines.resources import Warehouse
+
+ACCOUNTS = dg.AssetKey(["core", "accounts"])
+#: The erasure helper's purge runs first: erased subjects reach core with their identifiers removed.
+PURGE_LOG = dg.AssetKey(["compliance", "purge_log"])
+LANDING_EVENTS = dg.AssetKey(["landing", "events"])
+
+ACCOUNTS_SQL = f"""
+CREATE OR REPLACE TABLE core.accounts AS
+WITH created AS (
+    SELECT subject_key, any_value(account_id) AS account_id, min(occurred_at) AS created_at
+    FROM known_events
+    WHERE event = 'Account Created'
+    GROUP BY subject_key
+), current_email AS (
+    -- the e-mail the account holds now: its latest "Account Created" / "Email Changed"
+    SELECT subject_key, email_key
+    FROM known_events
+    WHERE event IN ('Account Created', 'Email Changed') AND email_key IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY subject_key ORDER BY {EVENT_ORDER_DESC}) = 1
+), deletion_requests AS (
+    SELECT subject_key, min(occurred_at) AS deletion_requested_at
+    FROM known_events
+    WHERE event = 'Account Deletion Requested'
+    GROUP BY subject_key
+)
+SELECT c.account_id,
+       c.subject_key,
+       c.created_at,
+       CASE WHEN r.subject_key IS NULL THEN 'active' ELSE 'deletion_requested' END AS status,
+       m.email_key,
+       r.deletion_requested_at
+FROM created c
+LEFT JOIN current_email m USING (subject_key)
+LEFT JOIN deletion_requests r USING (subject_key)
+WHERE c.subject_key NOT IN (SELECT subject_key FROM deletions)   -- erased subjects are not accounts
+ORDER BY c.created_at, c.subject_key
+"""
+
+
+def build_accounts(con: duckdb.DuckDBPyConnection, day: date) -> None:
+    install_as_of_views(con, day)
+    con.execute(ACCOUNTS_SQL)
+
+
+@dg.asset(
+    key=ACCOUNTS,
+    deps=[LANDING_EVENTS, PURGE_LOG],
+    group_name="core",
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+    partitions_def=nightly_partitions,
+    tags={"layer": "core", "pii": "account_id"},
+)
+def accounts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Non-erased accounts created by the end of D: status (active | deletion_requested) and current e-mail key."""
+    day = day_of(context)
+    with warehouse.get_connection() as con:
+        build_accounts(con, day)
+        total = row_count(con, "core.accounts")
+        by_status = con.execute(
+            """SELECT status, count(*) AS accounts,
+                      count(*) FILTER (WHERE created_at >= as_of.start_of_day) AS created_on_day
+               FROM core.accounts, as_of
+               GROUP BY status ORDER BY status"""
+        ).fetchall()
+    context.log.info(f"{day}: {total} non-erased accounts")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "preview": dg.MetadataValue.md(markdown_table(["status", "accounts", "created on D"], by_status)),
+        }
+    )

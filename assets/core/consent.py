@@ -1,0 +1,78 @@
+"""core.consent_history: every consent event as of the end of D, a history never overwritten in place."""
+
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
+from assets.core.accounts import LANDING_EVENTS, PURGE_LOG
+from assets.core.as_of import EVENT_ORDER, install_as_of_views
+from pipelines.partitions import nightly_partitions
+from pipelines.resources import Warehouse
+
+CONSENT_HISTORY = dg.AssetKey(["core", "consent_history"])
+
+# landing.events.consent_granted holds each consent event's value, set at ingestion:
+#   "Marketing Consent Granted" -> true, "Marketing Consent Withdrawn" -> false,
+#   "Segment Consent Preference Updated" -> true only when a categoryPreferences key matching
+#   "marketing" (case-insensitive) is true; false, or the key missing, withdraws (Segment semantics).
+# consent_seq numbers a subject's consent events in time order (ties: ingestion order), so "the
+# latest consent event at or before t" is arg_max(granted, consent_seq) over rows with occurred_at <= t.
+CONSENT_HISTORY_SQL = f"""
+CREATE OR REPLACE TABLE core.consent_history AS
+SELECT account_id,                                   -- NULL once the subject is erased
+       subject_key,
+       occurred_at,
+       consent_granted AS granted,
+       CASE WHEN json_type(properties, '$.source') = 'VARCHAR' THEN properties->>'$.source' END AS source,
+       CASE WHEN json_type(properties, '$.notice_version') IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
+            THEN properties->>'$.notice_version' END AS notice_version,
+       message_id,
+       event,
+       channel,
+       row_number() OVER (PARTITION BY subject_key ORDER BY {EVENT_ORDER}) AS consent_seq,
+       arrival_date,
+       source_file,
+       line_number
+FROM known_events
+WHERE consent_granted IS NOT NULL
+ORDER BY subject_key, consent_seq
+"""
+
+
+def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
+    install_as_of_views(con, day)
+    con.execute(CONSENT_HISTORY_SQL)
+
+
+@dg.asset(
+    key=CONSENT_HISTORY,
+    deps=[LANDING_EVENTS, PURGE_LOG],
+    group_name="core",
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+    partitions_def=nightly_partitions,
+    tags={"layer": "core", "pii": "account_id"},
+)
+def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Every marketing consent event (grant, withdrawal, Segment preference) as of the end of D, in time order."""
+    day = day_of(context)
+    with warehouse.get_connection() as con:
+        build_consent_history(con, day)
+        total = row_count(con, "core.consent_history")
+        by_event = con.execute(
+            """SELECT event, granted, count(*) AS events,
+                      count(*) FILTER (WHERE occurred_at >= as_of.start_of_day) AS occurred_on_day
+               FROM core.consent_history, as_of
+               GROUP BY event, granted ORDER BY event, granted"""
+        ).fetchall()
+        subjects = con.execute("SELECT count(DISTINCT subject_key) FROM core.consent_history").fetchall()[0][0]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "subjects": subjects,
+            "preview": dg.MetadataValue.md(markdown_table(["event", "granted", "events", "occurred on D"], by_event)),
+        }
+    )
