@@ -3,6 +3,10 @@
 Checks are split by what their failure means (issue 5): ERROR checks make the report wrong and
 fail the nightly run; WARN checks are shown but do not fail it. Each check records its result
 here and returns the matching Dagster AssetCheckResult.
+
+`evaluated` / `failed` count expectations, the unit of quality.expectations_evaluated / _failed:
+a Great Expectations suite counts its expectations, a SQL check counts one per assertion it makes.
+Row counts (rows examined, rows that broke a rule) belong in `details` and the check's metadata.
 """
 
 from __future__ import annotations
