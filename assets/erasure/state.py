@@ -1,0 +1,167 @@
+"""Who is erased as of the end of day D, and which keyed identifiers belong to them (CONTRACT 5).
+
+Every function here works on one connection and leaves TEMP tables behind for the caller:
+
+* ``_erased(subject_key, deleted_at, erased_on)``: subjects with an accepted "Account Deleted" that
+  occurred by the end of D (arrival_date <= D);
+* ``_held(email_key)``: e-mails currently held by a non-erased account (latest Account Created /
+  Email Changed as of the end of D). Such an e-mail is not an erased subject's identifier;
+* ``_targets(subject_key, kind, key)``: the identifiers to purge and to look for, i.e.
+  ``compliance.erased_identifiers`` of the erased subjects minus the held e-mails.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+import duckdb
+
+from pipelines.clock import end_of_day
+
+#: Tables this package adds to the contract schema (keys, counts and dates only).
+ERASURE_DDL = """
+CREATE TABLE IF NOT EXISTS compliance.purge_log (
+    run_date      DATE NOT NULL,
+    table_name    VARCHAR NOT NULL,
+    rows_purged   BIGINT NOT NULL,
+    purged_at     TIMESTAMPTZ NOT NULL
+);
+-- Keys found in each retained inbox event folder, cached by the folder's file manifest.
+CREATE TABLE IF NOT EXISTS ops.inbox_scans (
+    folder        VARCHAR NOT NULL,
+    manifest      VARCHAR NOT NULL,
+    scanned_at    TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.inbox_keys (
+    folder        VARCHAR NOT NULL,
+    kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
+    key           VARCHAR NOT NULL            -- subject_key or email_key of a token found there
+);
+-- Text columns the residual scan found clean, by a fingerprint of their values and of the targets.
+CREATE TABLE IF NOT EXISTS ops.scan_cache (
+    table_name    VARCHAR NOT NULL,
+    column_name   VARCHAR NOT NULL,
+    fingerprint   VARCHAR NOT NULL,
+    targets       VARCHAR NOT NULL,
+    scanned_at    TIMESTAMPTZ NOT NULL
+);
+-- A purge freed strings inside the file: compaction is due until a compaction succeeds.
+CREATE TABLE IF NOT EXISTS ops.compaction_due (
+    run_date      DATE NOT NULL,
+    requested_at  TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.compactions (
+    run_date      DATE NOT NULL,
+    bytes_before  BIGINT NOT NULL,
+    bytes_after   BIGINT NOT NULL,
+    compacted_at  TIMESTAMPTZ NOT NULL
+);
+"""
+
+#: Tables that hold keys only and are exempt from the residual scan (CONTRACT 5).
+EXEMPT_TABLES: frozenset[tuple[str, str]] = frozenset(
+    {("compliance", "erasure_register"), ("compliance", "erased_identifiers")}
+)
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(ERASURE_DDL)
+
+
+def due_date(deleted_on: date) -> date:
+    """The local date of the deletion + 1 calendar month, clamped to the month's last day."""
+    year, month = (deleted_on.year + 1, 1) if deleted_on.month == 12 else (deleted_on.year, deleted_on.month + 1)
+    return date(year, month, min(deleted_on.day, calendar.monthrange(year, month)[1]))
+
+
+#: The same rule in SQL (DuckDB's month arithmetic clamps to the month's last day).
+DUE_DATE_SQL = "(timezone('Europe/Prague', {ts})::DATE + INTERVAL 1 MONTH)::DATE"
+
+
+def load_erased(con: duckdb.DuckDBPyConnection, day: date) -> int:
+    """TEMP _erased and _held as of the end of `day`; returns the number of erased subjects."""
+    params = {"day": day, "end": end_of_day(day)}
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _erased AS
+        SELECT subject_key,
+               min(occurred_at) AS deleted_at,
+               -- the run that first sees a deletion: its arrival day, or the next day when it
+               -- occurred in the hour after the end of its arrival day
+               min(greatest(arrival_date, timezone('Europe/Prague', occurred_at)::DATE)) AS erased_on
+        FROM landing.events
+        WHERE event = 'Account Deleted' AND arrival_date <= $day AND occurred_at <= $end
+        GROUP BY subject_key
+        """,
+        params,
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _held AS
+        SELECT DISTINCT email_key
+        FROM landing.events
+        WHERE event IN ('Account Created', 'Email Changed') AND email_key IS NOT NULL
+          AND arrival_date <= $day AND occurred_at <= $end
+          AND subject_key NOT IN (SELECT subject_key FROM _erased)
+        QUALIFY row_number() OVER (
+            PARTITION BY subject_key
+            ORDER BY occurred_at DESC, arrival_date DESC, source_file DESC, line_number DESC) = 1
+        """,
+        params,
+    )
+    return con.execute("SELECT count(*) FROM _erased").fetchall()[0][0]
+
+
+def record_identifiers(con: duckdb.DuckDBPyConnection, day: date) -> int:
+    """Add the keys of every identifier the erased subjects ever had to compliance.erased_identifiers.
+
+    The account id's key is the subject_key; every e-mail of an Account Created or Email Changed
+    event (including earlier ones and the previous_email of a change) is kept by its email_key.
+    Keys are recorded before any plain value is removed, so later nights still know them.
+    Returns the number of keys added.
+    """
+    return con.execute(
+        """
+        INSERT INTO compliance.erased_identifiers (subject_key, kind, key)
+        WITH ids AS (
+            SELECT subject_key, 'account_id' AS kind, subject_key AS key FROM _erased
+            UNION
+            SELECT e.subject_key, 'email', e.email_key
+            FROM landing.events e SEMI JOIN _erased USING (subject_key)
+            WHERE e.email_key IS NOT NULL AND e.arrival_date <= $day
+            UNION
+            SELECT e.subject_key, 'email', e.previous_email_key
+            FROM landing.events e SEMI JOIN _erased USING (subject_key)
+            WHERE e.previous_email_key IS NOT NULL AND e.arrival_date <= $day
+        )
+        SELECT * FROM ids
+        WHERE NOT EXISTS (
+            SELECT 1 FROM compliance.erased_identifiers i
+            WHERE i.subject_key = ids.subject_key AND i.kind = ids.kind AND i.key = ids.key)
+        """,
+        {"day": day},
+    ).fetchall()[0][0]
+
+
+def load_targets(con: duckdb.DuckDBPyConnection) -> int:
+    """TEMP _targets: identifiers of the subjects in _erased, less e-mails a live account holds."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _targets AS
+        SELECT i.subject_key, i.kind, i.key
+        FROM compliance.erased_identifiers i SEMI JOIN _erased USING (subject_key)
+        WHERE NOT (i.kind = 'email' AND i.key IN (SELECT email_key FROM _held))
+        """
+    )
+    return con.execute("SELECT count(*) FROM _targets").fetchall()[0][0]
+
+
+def load_state(con: duckdb.DuckDBPyConnection, day: date, *, record: bool = False) -> int:
+    """_erased, _held and _targets for `day` (recording new identifier keys first when asked)."""
+    ensure_tables(con)
+    erased = load_erased(con, day)
+    if record and erased:
+        record_identifiers(con, day)
+    load_targets(con)
+    return erased

@@ -1,0 +1,243 @@
+"""The verifier: residual data of erased subjects, statuses and due dates (CONTRACT 5).
+
+Residual data is any identifier of an erased subject (its account id, or an e-mail it ever had
+that no live account holds now) found in:
+
+* ``warehouse``: any text column of any warehouse table (the generic scan, ``scan.py``);
+* ``inbox``: a retained event file under ``<inbox>/events/`` (userIds and e-mail-like tokens of
+  every line, hashed and cached per folder by its file manifest in ``ops.inbox_keys``);
+* ``<system>``: the latest export of that system dated at or before D (``landing.export_keys``),
+  matched by subject_key and by email_key.
+
+Status on D: ``verified`` (nothing left), ``pending`` (residual, D <= due_date) or ``overdue``
+(residual, D > due_date). ``compliance.erasure_register`` holds one row per erased subject.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from assets.erasure.scan import USER_ID_RE, install_scan_macros, scan_warehouse, sql_literal
+from assets.erasure.state import DUE_DATE_SQL, load_state
+
+STATUSES = ("verified", "pending", "overdue")
+
+
+@dataclass
+class RegisterResult:
+    erased_total: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    by_location: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Retained inbox files
+# ---------------------------------------------------------------------------------------------
+
+
+def _inbox_folders(inbox: Path) -> dict[str, list[tuple[str, Path]]]:
+    """Every regular file under <inbox>/events/, grouped by its first folder. Symlinks are skipped."""
+    root = inbox / "events"
+    folders: dict[str, list[tuple[str, Path]]] = {}
+    if root.is_symlink() or not root.is_dir():
+        return folders
+    for current, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(current, d)))
+        for name in sorted(files):
+            path = Path(current) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            relative = path.relative_to(root)
+            folder = relative.parts[0] if len(relative.parts) > 1 else "."
+            folders.setdefault(folder, []).append((relative.as_posix(), path))
+    return folders
+
+
+def _manifest(files: list[tuple[str, Path]]) -> str:
+    entries = []
+    for relative, path in files:
+        try:
+            st = path.stat()
+            entries.append([relative, st.st_size, st.st_mtime_ns])
+        except OSError:
+            entries.append([relative, None, None])
+    return json.dumps(entries)
+
+
+def _read_text(path: Path) -> str:
+    """The file as text, whatever it holds: gzip is opened when it can be, bad UTF-8 is replaced."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            pass
+    return data.decode("utf-8", errors="replace")
+
+
+def _visible(folder: str, day: date) -> bool:
+    """Arrival folders after D do not exist yet for the run of D; other folders always count."""
+    try:
+        return date.fromisoformat(folder) <= day
+    except ValueError:
+        return True
+
+
+def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
+    """Refresh ops.inbox_keys for the folders under <inbox>/events/ as of `day`; returns folders read.
+
+    A folder is read again only when its manifest (names, sizes, mtimes) changed. The keys of its
+    userIds and e-mail-like tokens are stored, never the tokens. Arrival folders dated after
+    `day` are left for their own run, so a backfill sees what each night saw.
+    """
+    install_scan_macros(con)
+    folders = {f: files for f, files in _inbox_folders(inbox).items() if _visible(f, day)}
+    cached = dict(con.execute("SELECT folder, manifest FROM ops.inbox_scans").fetchall())
+    gone = [f for f in cached if f not in folders]
+    if gone:
+        con.execute("DELETE FROM ops.inbox_keys WHERE folder IN (SELECT unnest(?::VARCHAR[]))", [gone])
+        con.execute("DELETE FROM ops.inbox_scans WHERE folder IN (SELECT unnest(?::VARCHAR[]))", [gone])
+    scanned = 0
+    for folder, files in sorted(folders.items()):
+        manifest = _manifest(files)
+        if cached.get(folder) == manifest:
+            continue
+        con.execute("CREATE OR REPLACE TEMP TABLE _inbox_tokens (kind VARCHAR, tok VARCHAR)")
+        for _, path in files:
+            text = pa.table({"content": pa.array([_read_text(path)], type=pa.large_string())})
+            con.register("_inbox_text", text)
+            try:
+                _tokens_of_file(con)
+            finally:
+                con.unregister("_inbox_text")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM ops.inbox_keys WHERE folder = ?", [folder])
+            con.execute("DELETE FROM ops.inbox_scans WHERE folder = ?", [folder])
+            con.execute(
+                """
+                INSERT INTO ops.inbox_keys
+                SELECT DISTINCT ?, kind, CASE kind WHEN 'account_id' THEN hmac_subject(tok) ELSE hmac_email(tok) END
+                FROM (SELECT DISTINCT kind, tok FROM _inbox_tokens)
+                """,
+                [folder],
+            )
+            con.execute("INSERT INTO ops.inbox_scans VALUES (?, ?, now())", [folder, manifest])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.execute("DROP TABLE IF EXISTS _inbox_tokens")
+        scanned += 1
+    return scanned
+
+
+def _tokens_of_file(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""
+        INSERT INTO _inbox_tokens
+        WITH lines AS (SELECT unnest(string_split(content, chr(10))) AS line FROM _inbox_text),
+        user_ids AS (
+            SELECT unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
+            FROM lines WHERE contains(line, '"userId"')
+        ), emails AS (
+            SELECT unnest(list_filter(erasure_tokens(line), lambda s: contains(s, '@'))) AS tok
+            FROM lines WHERE contains(line, '@')
+        )
+        SELECT DISTINCT kind, tok FROM (
+            SELECT 'account_id' AS kind, erasure_unescape(raw) AS tok FROM user_ids
+            UNION ALL
+            SELECT 'email', tok FROM emails
+        )
+        WHERE erasure_candidate(tok)
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The register
+# ---------------------------------------------------------------------------------------------
+
+
+def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> None:
+    """TEMP _residuals(subject_key, location) for the subjects in _erased / _targets."""
+    scan_inbox(con, inbox, day)
+    scan_warehouse(con)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _residuals AS
+        SELECT DISTINCT subject_key, 'warehouse' AS location FROM _warehouse_hits
+        UNION
+        SELECT t.subject_key, 'inbox' FROM ops.inbox_keys k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
+        UNION
+        SELECT t.subject_key, x.system FROM landing.export_keys x
+        JOIN _targets t ON t.kind = 'account_id' AND t.key = x.subject_key
+        UNION
+        SELECT t.subject_key, x.system FROM landing.export_keys x
+        JOIN _targets t ON t.kind = 'email' AND t.key = x.email_key
+        """
+    )
+
+
+def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> RegisterResult:
+    """Rewrite compliance.erasure_register as of the end of `day` (after the day's retention)."""
+    result = RegisterResult()
+    result.erased_total = load_state(con, day, record=True)
+    find_residuals(con, inbox, day)
+    due = DUE_DATE_SQL.format(ts="e.deleted_at")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _register AS
+        WITH locations AS (
+            SELECT subject_key, array_to_string(list_sort(list(DISTINCT location)), ',') AS residual_locations
+            FROM _residuals GROUP BY subject_key
+        )
+        SELECT e.subject_key, e.deleted_at, {due} AS due_date,
+               CASE WHEN l.subject_key IS NULL THEN 'verified'
+                    WHEN $day <= {due} THEN 'pending'
+                    ELSE 'overdue' END AS status,
+               l.residual_locations,
+               CASE WHEN r.verified_on <= $day THEN r.verified_on       -- first date verified, kept
+                    WHEN l.subject_key IS NULL THEN $day END AS verified_on,
+               e.erased_on,
+               $day AS checked_on
+        FROM _erased e
+        LEFT JOIN locations l USING (subject_key)
+        LEFT JOIN compliance.erasure_register r USING (subject_key)
+        """,
+        {"day": day},
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM compliance.erasure_register")
+        con.execute(
+            """INSERT INTO compliance.erasure_register
+                   (subject_key, deleted_at, due_date, status, residual_locations, verified_on, erased_on, checked_on)
+               SELECT subject_key, deleted_at, due_date, status, residual_locations, verified_on, erased_on, checked_on
+               FROM _register ORDER BY deleted_at, subject_key"""
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    for status, n in con.execute("SELECT status, count(*) FROM _register GROUP BY status").fetchall():
+        result.by_status[status] = n
+    result.by_location = dict(
+        con.execute(
+            "SELECT location, count(DISTINCT subject_key) FROM _residuals GROUP BY location ORDER BY location"
+        ).fetchall()
+    )
+    return result
