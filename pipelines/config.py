@@ -18,6 +18,10 @@ ENV_REPORTS = "COMPLIANCE_REPORTS"
 ENV_HASH_KEY = "COMPLIANCE_HASH_KEY"
 ENV_RETENTION = "COMPLIANCE_RAW_RETENTION_DAYS"
 ENV_ENVIRONMENT = "COMPLIANCE_ENV"
+#: Set by the CLI before the Definitions are imported, when it is asked for days outside the default
+#: partition window (the partitions end with yesterday); read by pipelines.partitions at import.
+ENV_FIRST_PARTITION = "COMPLIANCE_FIRST_PARTITION"
+ENV_LAST_PARTITION = "COMPLIANCE_LAST_PARTITION"
 
 DEFAULTS = {
     ENV_INBOX: "data/inbox",

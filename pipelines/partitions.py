@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from pipelines.config import ENV_FIRST_PARTITION as ENV_FIRST_DAY
+from pipelines.config import ENV_LAST_PARTITION as ENV_LAST_DAY
+
 TIMEZONE = "Europe/Prague"
 DEFAULT_FIRST_DAY = "2020-01-01"
-#: Set by the CLI when it is asked for a day outside the default window (e.g. a future test day).
-ENV_FIRST_DAY = "COMPLIANCE_FIRST_PARTITION"
-ENV_LAST_DAY = "COMPLIANCE_LAST_PARTITION"
 
 
 def today_in_prague() -> date:

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.config import ConfigError, Settings
-from pipelines.partitions import ENV_FIRST_DAY, ENV_LAST_DAY
+from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigError, Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The CLI prints one progress line a day; Dagster's own event log stays in the instance (UI).
@@ -168,8 +167,8 @@ def date_range(start: date, end: date) -> list[date]:
 
 
 def _set_partition_window(days: list[date]) -> None:
-    os.environ[ENV_FIRST_DAY] = min(days).isoformat()
-    os.environ[ENV_LAST_DAY] = max(days).isoformat()
+    os.environ[ENV_FIRST_PARTITION] = min(days).isoformat()
+    os.environ[ENV_LAST_PARTITION] = max(days).isoformat()
 
 
 def run_days(

@@ -344,3 +344,15 @@ def test_a_process_holding_the_duckdb_file_open_means_exit_3(cli):
         assert "another process" in one_error_line(proc)
     finally:
         con.close()
+
+
+def test_days_after_today_run_without_an_unknown_partition(cli):
+    """The partitions end with yesterday; the CLI widens the window for later days (e.g. test data)."""
+    from pipelines.partitions import today_in_prague
+
+    first = today_in_prague() - timedelta(days=1)
+    (cli.inbox / "events" / (first + timedelta(days=2)).isoformat()).mkdir(parents=True)
+    proc = cli("backfill", "--from", first.isoformat(), "--to", (first + timedelta(days=2)).isoformat())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for i in range(3):
+        assert (cli.reports / (first + timedelta(days=i)).isoformat() / "summary.json").exists()

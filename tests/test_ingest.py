@@ -817,3 +817,16 @@ def test_every_path_is_relative_to_the_inbox(env):
     )
     assert {n for (n,) in names} == {"part-0000.jsonl"}
     assert str(env.inbox) not in json.dumps(env.query("SELECT manifest FROM ops.ingested_days"))
+
+
+def test_an_empty_arrival_folder_ingests_nothing_and_does_not_fail(tmp_path):
+    from datetime import date
+
+    from assets.landing.ingest import ingest_day
+    from pipelines.warehouse import connect
+
+    (tmp_path / "inbox" / "events" / "2026-11-03").mkdir(parents=True)
+    with connect(tmp_path / "w.duckdb", "k") as con:
+        result = ingest_day(con, tmp_path / "inbox", date(2026, 11, 3))
+        assert (result.received, result.accepted, result.rejected) == (0, 0, 0)
+        assert con.execute("SELECT count(*) FROM landing.files").fetchall() == [(0,)]

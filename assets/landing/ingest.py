@@ -504,6 +504,8 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
         else:
             r, a, d, j = counts.get(c.seq, (0, 0, 0, 0))
             rows.append((day, c.name, c.size, r, a, d, j, True, None))
+    if not rows:  # an arrival folder with no event files: nothing arrived that day
+        return
     con.executemany(
         """INSERT INTO landing.files
                (arrival_date, source_file, bytes, received, accepted, duplicates, rejected, readable, problem,
