@@ -205,26 +205,41 @@ def _sql_list(values: tuple[str, ...]) -> str:
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
 
+#: The properties the contract checks, parsed once per line into a struct of JSON fragments.
+_CHECKED_PROPERTIES = tuple(
+    dict.fromkeys(
+        [
+            *(p for ps in REQUIRED_PROPERTIES.values() for p in ps),
+            *(p for ps in EMAIL_PROPERTIES.values() for p in ps),
+            "medium",
+        ]
+    )
+)
+_PROPS_STRUCT = "{" + ",".join(f'"{p}":"JSON"' for p in _CHECKED_PROPERTIES) + "}"
+_CTX_STRUCT = '{"channel":"JSON","agentId":"JSON","consent":"JSON"}'
+_EVENTS_WITH_CHECKED_PROPERTIES = tuple(
+    e for e in EVENTS if REQUIRED_PROPERTIES[e] or e in EMAIL_PROPERTIES or e == "Marketing Message Sent"
+)
+
+
 def _property_checks() -> str:
+    """CASE arms for the per-event property rules, over the parsed struct `p`."""
     arms: list[str] = []
     for event, props in REQUIRED_PROPERTIES.items():
         for prop in props:
             e = event.replace("'", "''")
             arms.append(
-                f"WHEN event = '{e}' AND coalesce(json_type(props, '$.{prop}'), 'NULL') = 'NULL' "
-                f"THEN 'missing_property:{prop}'"
+                f"WHEN event = '{e}' AND coalesce(json_type(p.{prop}), 'NULL') = 'NULL' THEN 'missing_property:{prop}'"
             )
-            arms.append(
-                f"WHEN event = '{e}' AND json_type(props, '$.{prop}') NOT IN {_SCALAR} THEN 'invalid_property:{prop}'"
-            )
-            arms.append(f"WHEN event = '{e}' AND trim(props->>'$.{prop}', {_WS}) = '' THEN 'missing_property:{prop}'")
+            arms.append(f"WHEN event = '{e}' AND json_type(p.{prop}) NOT IN {_SCALAR} THEN 'invalid_property:{prop}'")
+            arms.append(f"WHEN event = '{e}' AND trim(p.{prop}->>'$', {_WS}) = '' THEN 'missing_property:{prop}'")
     for event, props in EMAIL_PROPERTIES.items():
         for prop in props:
             e = event.replace("'", "''")
             arms.append(
-                f"WHEN event = '{e}' AND coalesce(json_type(props, '$.{prop}'), 'NULL') <> 'NULL' "
-                f"AND (json_type(props, '$.{prop}') <> 'VARCHAR' "
-                f"OR NOT regexp_matches(trim(props->>'$.{prop}', {_WS}), '{_EMAIL}')) "
+                f"WHEN event = '{e}' AND coalesce(json_type(p.{prop}), 'NULL') <> 'NULL' "
+                f"AND (json_type(p.{prop}) <> 'VARCHAR' "
+                f"OR NOT regexp_matches(trim(p.{prop}->>'$', {_WS}), '{_EMAIL}')) "
                 f"THEN 'invalid_email:properties.{prop}'"
             )
     return "\n            ".join(arms)
@@ -247,13 +262,22 @@ def validation_sql() -> str:
             json_type(j.context) AS t_ctx,
             CASE WHEN json_type(j.context) = 'OBJECT' THEN j.context END AS ctx
         FROM _docs
+    ), parsed AS (
+        SELECT *,
+            -- context and the checked properties are parsed once each, the properties only for
+            -- the events whose properties the contract checks
+            from_json(ctx, '{_CTX_STRUCT}') AS c,
+            from_json(CASE WHEN event IN {_sql_list(_EVENTS_WITH_CHECKED_PROPERTIES)} THEN props END,
+                      '{_PROPS_STRUCT}') AS p
+        FROM fields
     ), typed AS (
         SELECT *,
-            json_type(ctx, '$.channel') AS t_channel,
-            ctx->>'$.channel' AS channel,
+            json_type(c.channel) AS t_channel,
+            c.channel->>'$' AS channel,
+            CASE WHEN json_type(c.agentId) = 'VARCHAR' THEN c.agentId->>'$' END AS agent_id,
             CASE WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITH_OFFSET}')
                  THEN TRY_CAST(ts_text AS TIMESTAMPTZ) END AS occurred_at
-        FROM fields
+        FROM parsed
     )
     SELECT *,
         CASE
@@ -278,12 +302,12 @@ def validation_sql() -> str:
             WHEN coalesce(t_props, 'NULL') NOT IN ('NULL', 'OBJECT') THEN 'invalid_properties'
             {_property_checks()}
             WHEN event = 'Marketing Message Sent'
-                 AND coalesce(json_type(props, '$.medium'), 'NULL') <> 'NULL'
-                 AND (json_type(props, '$.medium') <> 'VARCHAR'
-                      OR props->>'$.medium' NOT IN {_sql_list(MEDIUMS)}) THEN 'invalid_property:medium'
+                 AND coalesce(json_type(p.medium), 'NULL') <> 'NULL'
+                 AND (json_type(p.medium) <> 'VARCHAR'
+                      OR p.medium->>'$' NOT IN {_sql_list(MEDIUMS)}) THEN 'invalid_property:medium'
             WHEN event = 'Segment Consent Preference Updated'
-                 AND (coalesce(json_type(ctx, '$.consent'), 'NULL') NOT IN ('NULL', 'OBJECT')
-                      OR coalesce(json_type(ctx, '$.consent.categoryPreferences'), 'NULL')
+                 AND (coalesce(json_type(c.consent), 'NULL') NOT IN ('NULL', 'OBJECT')
+                      OR coalesce(json_type(c.consent, '$.categoryPreferences'), 'NULL')
                          NOT IN ('NULL', 'OBJECT'))
                  THEN 'invalid_property:context.consent.categoryPreferences'
         END AS reason
@@ -383,7 +407,8 @@ def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
         SELECT file_seq, source_file, line_number,
                rtrim(line, chr(10) || chr(13)) AS line,
                is_json,
-               coalesce(try(json_type(line)) = 'OBJECT', false) AS is_object,
+               -- valid JSON whose first non-blank character is an opening brace is an object
+               is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object,
                try(from_json(line, '{_EVENT_STRUCT}')) AS j
         FROM lines
         WHERE is_json OR trim(line, {_WS}) <> ''   -- blank lines are ignored and not counted
@@ -437,7 +462,7 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
         """
         INSERT INTO landing.events
         SELECT c.message_id, c.event, c.user_id, k.subject_key, c.occurred_at, c.channel,
-               c.ctx->>'$.agentId',
+               c.agent_id,
                c.props,
                CASE c.event
                    WHEN 'Marketing Consent Granted' THEN true
