@@ -107,7 +107,8 @@ def add_erasure(con, n: int, deleted_at: datetime, due: date, status: str, resid
 
 def add_file(con, day: date, name: str, received: int, accepted: int, duplicates: int, rejected: int) -> None:
     con.execute(
-        "INSERT INTO landing.files VALUES (?, ?, 100, ?, ?, ?, ?, true, now())",
+        "INSERT INTO landing.files (arrival_date, source_file, bytes, received, accepted, duplicates, rejected,"
+        " readable, ingested_at) VALUES (?, ?, 100, ?, ?, ?, ?, true, now())",
         [day, name, received, accepted, duplicates, rejected],
     )
 
