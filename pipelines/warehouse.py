@@ -92,12 +92,14 @@ CREATE TABLE IF NOT EXISTS landing.export_keys (
     email_key     VARCHAR                     -- key of lower(trim(email)), where the row has one
 );
 
+-- The core tables are rebuilt each night (CREATE OR REPLACE ... AS) by assets/core with these columns.
 CREATE TABLE IF NOT EXISTS core.accounts (
-    account_id    VARCHAR,
-    subject_key   VARCHAR NOT NULL,
-    created_at    TIMESTAMPTZ,
-    status        VARCHAR NOT NULL,
-    email_key     VARCHAR
+    account_id             VARCHAR,
+    subject_key            VARCHAR NOT NULL,
+    created_at             TIMESTAMPTZ,          -- first Account Created
+    status                 VARCHAR NOT NULL,     -- 'active' | 'deletion_requested'
+    email_key              VARCHAR,              -- key of the current e-mail
+    deletion_requested_at  TIMESTAMPTZ
 );
 CREATE TABLE IF NOT EXISTS core.consent_history (
     account_id      VARCHAR,
@@ -106,14 +108,22 @@ CREATE TABLE IF NOT EXISTS core.consent_history (
     granted         BOOLEAN NOT NULL,
     source          VARCHAR,
     notice_version  VARCHAR,
-    message_id      VARCHAR NOT NULL
+    message_id      VARCHAR NOT NULL,
+    event           VARCHAR,                  -- the consent event (grant, withdraw or Segment)
+    channel         VARCHAR,
+    consent_seq     BIGINT,                   -- order within the subject's history
+    arrival_date    DATE,
+    source_file     VARCHAR,
+    line_number     BIGINT
 );
 CREATE TABLE IF NOT EXISTS core.club_membership (
     account_id    VARCHAR,
     subject_key   VARCHAR NOT NULL,
     valid_from    TIMESTAMPTZ NOT NULL,
-    valid_to      TIMESTAMPTZ,
-    end_reason    VARCHAR
+    valid_to      TIMESTAMPTZ,                -- NULL while open
+    end_reason    VARCHAR,                    -- 'consent_withdrawn' | 'account_deleted' | NULL
+    opened_by_message_id  VARCHAR,
+    closed_by_message_id  VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS compliance.violations (

@@ -59,7 +59,6 @@ def test_every_check_has_a_description():
     assert graph.asset_check_keys and not missing, missing
 
 
-@pytest.mark.xfail(strict=False, reason="column schemas pending: the lead adds dagster/column_schema to every table")
 def test_every_table_asset_declares_its_column_schema():
     graph = _graph()
     missing = [k.to_user_string() for k in _table_assets() if "dagster/column_schema" not in graph.get(k).metadata]

@@ -13,6 +13,7 @@ from assets.core.accounts import ACCOUNTS
 from assets.core.as_of import install_as_of_views
 from assets.core.consent import CONSENT_HISTORY
 from assets.core.membership import CLUB_MEMBERSHIP
+from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import Warehouse
 
@@ -123,7 +124,8 @@ def unmatched_export_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int
     metadata={
         "rules": dg.MetadataValue.md(
             markdown_table(["rule", "severity", "kind"], [(r.id, r.severity, r.kind) for r in RULES])
-        )
+        ),
+        **column_schema("compliance.violations"),
     },
 )
 def violations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -7,6 +7,7 @@ import duckdb
 
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
 from assets.core.as_of import EVENT_ORDER_DESC, install_as_of_views
+from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import Warehouse
 
@@ -62,6 +63,7 @@ def build_accounts(con: duckdb.DuckDBPyConnection, day: date) -> None:
     pool=POOL,
     partitions_def=nightly_partitions,
     tags={"layer": "core", "pii": "account_id"},
+    metadata=column_schema("core.accounts"),
 )
 def accounts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Non-erased accounts created by the end of D: status (active | deletion_requested) and current e-mail key."""

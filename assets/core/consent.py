@@ -8,6 +8,7 @@ import duckdb
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
 from assets.core.accounts import LANDING_EVENTS, PURGE_LOG
 from assets.core.as_of import EVENT_ORDER, install_as_of_views
+from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import Warehouse
 
@@ -55,6 +56,7 @@ def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
     pool=POOL,
     partitions_def=nightly_partitions,
     tags={"layer": "core", "pii": "account_id"},
+    metadata=column_schema("core.consent_history"),
 )
 def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every marketing consent event (grant, withdrawal, Segment preference) as of the end of D, in time order."""

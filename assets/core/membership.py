@@ -9,6 +9,7 @@ from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
 from assets.core.accounts import LANDING_EVENTS, PURGE_LOG
 from assets.core.as_of import EVENT_ORDER, install_as_of_views
 from assets.core.consent import CONSENT_HISTORY
+from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import Warehouse
 
@@ -97,7 +98,7 @@ def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
     pool=POOL,
     partitions_def=nightly_partitions,
     tags={"layer": "core", "pii": "account_id"},
-    metadata={"rule": MEMBERSHIP_RULE},
+    metadata={"rule": MEMBERSHIP_RULE, **column_schema("core.club_membership")},
 )
 def club_membership(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """CLUB membership intervals: maximal runs of 'holds marketing consent and not deleted', as of the end of D."""

@@ -70,6 +70,7 @@ def purge_log(context: dg.AssetExecutionContext, warehouse: Warehouse):
     kinds=KINDS,
     owners=OWNERS,
     tags={"layer": "ops", "pii": "no"},
+    metadata=column_schema("ops.retention_log"),
     partitions_def=nightly_partitions,
     pool=POOL,
 )
@@ -141,6 +142,7 @@ def erasure_register(context: dg.AssetExecutionContext, warehouse: Warehouse, se
     kinds=KINDS,
     owners=OWNERS,
     tags={"layer": "ops", "pii": "no"},
+    metadata=column_schema("ops.compactions"),
     partitions_def=nightly_partitions,
     pool=POOL,
 )

@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table
 from assets.reports.publish import MANIFEST_FILE, REPORT_FILES, publish_report
+from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import ComplianceSettings, Warehouse
 
@@ -32,6 +33,7 @@ REPORT_PRIORITY = -100
     kinds=KINDS,
     owners=OWNERS,
     tags={"layer": "reports", "pii": "no"},
+    metadata=column_schema("reports.daily_summary"),
     op_tags={"dagster/priority": str(REPORT_PRIORITY)},
     partitions_def=nightly_partitions,
     pool=POOL,
