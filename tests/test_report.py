@@ -51,12 +51,17 @@ def key(n: int) -> str:
 
 
 def add_account(con, n: int, created_at: datetime, status: str = "active") -> None:
-    con.execute("INSERT INTO core.accounts VALUES (?, ?, ?, ?, NULL)", [f"acc_{n}", key(n), created_at, status])
+    con.execute(
+        "INSERT INTO core.accounts (account_id, subject_key, created_at, status) VALUES (?, ?, ?, ?)",
+        [f"acc_{n}", key(n), created_at, status],
+    )
 
 
 def add_interval(con, n: int, valid_from: datetime, valid_to: datetime | None = None, reason: str | None = None):
     con.execute(
-        "INSERT INTO core.club_membership VALUES (?, ?, ?, ?, ?)", [f"acc_{n}", key(n), valid_from, valid_to, reason]
+        "INSERT INTO core.club_membership (account_id, subject_key, valid_from, valid_to, end_reason)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [f"acc_{n}", key(n), valid_from, valid_to, reason],
     )
 
 
