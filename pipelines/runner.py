@@ -25,6 +25,10 @@ _EMAIL_LIKE = re.compile(r"[^\s@'\"<>()\[\]{},;:]+@[^\s@'\"<>()\[\]{},;:]+")
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 
 
+#: Tag of every CLI run: the warehouse it writes (the CLI holds that warehouse's lock while it runs).
+WAREHOUSE_TAG = "compliance/warehouse"
+
+
 class WarehouseBusy(Exception):
     """Another process holds the warehouse lock."""
 
@@ -183,14 +187,16 @@ def run_days(
 
     job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
     outcomes = []
+    tags = {"trigger": "cli", WAREHOUSE_TAG: str(settings.warehouse.resolve())}
     with dg.DagsterInstance.get() as instance:
+        release_abandoned_runs(instance, tags)
         for i, day in enumerate(days, 1):
             started = time.monotonic()
             result = job.execute_in_process(
                 partition_key=day.isoformat(),
                 instance=instance,
                 raise_on_error=False,
-                tags={"trigger": "cli"},
+                tags=tags,
                 run_config=QUIET_RUN_CONFIG,
             )
             outcome = DayOutcome(day, result.success, result.run_id, time.monotonic() - started)
@@ -200,7 +206,45 @@ def run_days(
                 outcome.summary = json.loads(summary.read_text())
             outcomes.append(outcome)
             progress(i, len(days), outcome)
+            _alert(instance, result.run_id)
     return outcomes
+
+
+def _alert(instance, run_id: str) -> None:
+    """CLI runs are in-process, so the run-status sensors never see them: send their alerts here."""
+    from pipelines.sensors import alert_for_run
+
+    run = instance.get_run_by_id(run_id)
+    if run is not None:
+        alert_for_run(instance, run)
+
+
+def release_abandoned_runs(instance, tags: dict[str, str]) -> list[str]:
+    """Fail the earlier CLI runs of this warehouse that never ended, and free their pool slots.
+
+    A CLI run executes in-process: when its process is killed (SIGKILL, OOM, power loss) the run stays
+    STARTED in the instance and keeps its slot in pool `warehouse` (limit 1), so every later run
+    would wait for that slot forever. This is called under the warehouse lock, which a live CLI run
+    of the same warehouse would hold: any such run still in progress belongs to a dead process.
+    """
+    import dagster as dg
+
+    in_progress = [
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.CANCELING,
+    ]
+    released = []
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=in_progress, tags=tags)):
+        run = record.dagster_run
+        instance.report_run_failed(
+            run, message="The CLI process running this run ended without finishing it (killed or crashed)."
+        )
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
 
 
 def _failures(result) -> list[str]:

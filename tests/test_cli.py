@@ -185,6 +185,15 @@ def test_backfill_then_nightly_hold_exactly_what_the_generator_planned(cli):
     assert [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("[")] == [days[2]]
     assert sorted(d for (d,) in cli.query("SELECT DISTINCT run_date::VARCHAR FROM ops.runs")) == days
 
+    # CLI runs alert like scheduled ones (the generator plants violations): counts by rule, no identities
+    alerts = [json.loads(line) for line in (cli.reports / "alerts.jsonl").read_text().splitlines()]
+    found = {a["day"]: a for a in alerts if a["event"] == "violations_found"}
+    assert found, alerts
+    for day, alert in found.items():
+        summary = json.loads((cli.reports / day / "summary.json").read_text())
+        assert alert["counts"] == {r: v["new"] for r, v in summary["violations"].items() if v["new"]}
+    assert "@" not in (cli.reports / "alerts.jsonl").read_text()
+
 
 @pytest.mark.slow
 def test_nightly_catches_up_in_order_and_a_rerun_changes_nothing(cli):
