@@ -48,26 +48,30 @@ class Rule:
         return ("message_id",) if self.kind == "event" else ("subject_key", "system")
 
 
-# Relations the export rules share (TEMP views; built after the core tables for day D).
+# Relations the export rules share, computed once per evaluation (TEMP tables; built after the
+# core tables for day D, which do not change while the rules run).
 SHARED_VIEWS = """
-CREATE OR REPLACE TEMP VIEW export_days AS
+CREATE OR REPLACE TEMP TABLE export_days AS
 SELECT DISTINCT system, export_date, end_of_local_day(export_date) AS end_of_export_day
 FROM landing.export_keys;
 
--- The e-mail each non-erased account held at the end of each export's day.
-CREATE OR REPLACE TEMP VIEW email_at_export AS
+-- The e-mail each non-erased account held at the end of each export's day. Only accounts that
+-- ever held an e-mail found on an export row without an account id can be matched by e-mail.
+CREATE OR REPLACE TEMP TABLE email_at_export AS
 SELECT d.system, d.export_date, e.subject_key, e.email_key
 FROM export_days d
 JOIN known_events e ON e.occurred_at <= d.end_of_export_day
 WHERE e.event IN ('Account Created', 'Email Changed') AND e.email_key IS NOT NULL
   AND e.subject_key IN (SELECT subject_key FROM core.accounts)
+  AND e.subject_key IN (SELECT subject_key FROM known_events
+                        WHERE email_key IN (SELECT email_key FROM landing.export_keys WHERE subject_key IS NULL))
 QUALIFY row_number() OVER (
     PARTITION BY d.system, d.export_date, e.subject_key
     ORDER BY e.occurred_at DESC, e.arrival_date DESC, e.source_file DESC, e.line_number DESC) = 1;
 
 -- Each export row, mapped to a non-erased account: by its account_id when it has one,
 -- otherwise by the account that held its e-mail at the end of the export's day.
-CREATE OR REPLACE TEMP VIEW export_rows_mapped AS
+CREATE OR REPLACE TEMP TABLE export_rows_mapped AS
 SELECT k.system, k.export_date, d.end_of_export_day, k.row_number, a.subject_key, a.account_id,
        'account_id' AS matched_by
 FROM landing.export_keys k
@@ -84,7 +88,7 @@ WHERE k.subject_key IS NULL;
 
 -- The mapped rows with the account's consent at the end of the export's day:
 -- the value of its latest consent event at or before that instant; none = no consent.
-CREATE OR REPLACE TEMP VIEW export_accounts AS
+CREATE OR REPLACE TEMP TABLE export_accounts AS
 WITH consent_at_end_of_export_day AS (
     SELECT x.system, x.export_date, x.subject_key,
            arg_max(c.granted, c.consent_seq) AS granted

@@ -25,7 +25,13 @@ from datetime import date
 
 import duckdb
 
-from assets.erasure.scan import quote, scan_warehouse, tables_with_columns, text_columns
+from assets.erasure.scan import (
+    quote,
+    remember_new_target_plaintext,
+    scan_warehouse,
+    tables_with_columns,
+    text_columns,
+)
 from assets.erasure.state import load_state
 from assets.landing.contract import PERSONAL_PROPERTIES
 
@@ -64,6 +70,9 @@ def purge(con: duckdb.DuckDBPyConnection, day: date) -> PurgeResult:
     try:
         result.erased_total = load_state(con, day, record=True)
         if result.erased_total:
+            # The scan's memory checks old values against new targets by their plain identifiers,
+            # which only exist until the statements below remove them (TEMP only).
+            remember_new_target_plaintext(con)
             result.newly_erased = _count(con, f"SELECT count(*) FROM _erased WHERE erased_on = DATE '{day}'")
             _purge_events(con, result)
             _purge_rejected(con, result)
@@ -146,6 +155,8 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> Non
             f"""
             UPDATE {col.sql_table} SET {col.sql_column} = {replacement}{also}
             WHERE {col.sql_column} IS NOT NULL
+              AND hash({col.sql_column}::VARCHAR) IN (SELECT digest FROM _warehouse_hits
+                                                      WHERE table_name = $table AND column_name = $column)
               AND list_has_any(erasure_tokens({col.sql_column}::VARCHAR),
                                (SELECT list(tok) FROM _warehouse_hits
                                 WHERE table_name = $table AND column_name = $column))

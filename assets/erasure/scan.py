@@ -125,7 +125,7 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, col: TextColumn) -> str:
     """Cheap fingerprint of a column's multiset of values (row order does not matter)."""
     count, total = con.execute(
         f"SELECT count({col.sql_column}), coalesce(sum(hash({col.sql_column}::VARCHAR))::HUGEINT, 0) "
-        f"FROM {col.sql_table}"
+        f"FROM {col.sql_table} WHERE {col.sql_column} IS NOT NULL"
     ).fetchall()[0]
     return f"{count}:{total}"
 
@@ -137,21 +137,215 @@ def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     return f"{SCAN_VERSION}:{count}:{total}"
 
 
+# ---------------------------------------------------------------------------------------------
+# The verified-value memory (what makes a night's scan cost the day's new values, not history)
+# ---------------------------------------------------------------------------------------------
+#
+# ``ops.scan_values`` holds the digest (DuckDB's 64-bit ``hash``) of every distinct value the scan
+# has tokenised, hashed and found free of every key in ``ops.scan_targets`` (the targets of the
+# last scan). A value whose digest is there is not tokenised again: a night only hashes what is
+# new. When targets are added (a new erasure), the old values must be checked against them, but
+# their tokens' keys are not stored. The purge therefore keeps, in a TEMP table and before it
+# removes anything, the plain identifiers of the new targets (``remember_new_target_plaintext``);
+# the scan then reads every value once with a cheap necessary condition (``_suspects_sql``: could
+# one of its tokens be one of those identifiers? judged by hash joins on the lowercased value's
+# pieces) and checks exactly only the values that pass. Where a new target's plain identifier
+# cannot be found any more, nothing is trusted and every value is checked exactly, as on the first
+# scan. The memory is rebuilt from the values present whenever targets were added, so a value that
+# was gone then is not trusted if it comes back. Digest collisions (two values, one 64-bit hash)
+# are the residual risk of the memory, as they are of the column fingerprints above.
+
+#: Values of tables smaller than this are checked exactly every time and never remembered.
+MIN_REMEMBERED_ROWS = 10_000
+#: More plain identifiers of new targets than this: no search, every value is checked exactly.
+MAX_SEARCH_LITERALS = 5_000
+_STATE_TABLES = """
+CREATE TABLE IF NOT EXISTS ops.scan_values (digest UBIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops.scan_targets (kind VARCHAR NOT NULL, key VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS ops.scan_state (version VARCHAR NOT NULL);
+"""
+
+
+def _state_version(con: duckdb.DuckDBPyConnection) -> str:
+    """Tokeniser version, DuckDB version (its hash function) and a probe of the HMAC key."""
+    probe = con.execute("SELECT hmac_subject('erasure-scan-state')").fetchall()[0][0][:16]
+    return f"{SCAN_VERSION}:duckdb-{duckdb.__version__}:{probe}"
+
+
+def _new_targets_sql() -> str:
+    return "SELECT DISTINCT kind, key FROM _targets EXCEPT SELECT kind, key FROM ops.scan_targets"
+
+
+def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
+    """TEMP _target_plain(kind, key, plain): plain identifiers of targets the memory has not seen.
+
+    Called by the purge before it removes anything (and by the scan itself); they are read from
+    the rows that carried them in: account ids by subject_key, e-mails by email_key. Plain values
+    only ever live in this TEMP table. Returns the number of new target keys still without one.
+    """
+    con.execute(_STATE_TABLES)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_targets AS {_new_targets_sql()}")
+    con.execute(
+        """
+        CREATE TEMP TABLE IF NOT EXISTS _target_plain (kind VARCHAR, key VARCHAR, plain VARCHAR)
+        """
+    )
+    missing = "(SELECT kind, key FROM _new_targets EXCEPT SELECT kind, key FROM _target_plain)"
+    accounts = f"(SELECT key FROM {missing} WHERE kind = 'account_id')"
+    emails = f"(SELECT key FROM {missing} WHERE kind = 'email')"
+    found = []
+    for schema, table in tables_with_columns(con, "subject_key", "account_id"):
+        found.append(
+            f"""SELECT 'account_id' AS kind, subject_key AS key, account_id::VARCHAR AS plain
+                FROM {quote(schema)}.{quote(table)}
+                WHERE account_id IS NOT NULL AND subject_key IN {accounts}"""
+        )
+    for prop, column in (("email", "email_key"), ("previous_email", "previous_email_key")):
+        found.append(
+            f"""SELECT 'email', {column}, properties->>'$.{prop}' FROM landing.events
+                WHERE {column} IN {emails} AND json_type(properties, '$.{prop}') = 'VARCHAR'"""
+        )
+    con.execute(
+        f"""
+        INSERT INTO _target_plain
+        SELECT DISTINCT kind, key, plain FROM ({" UNION ALL ".join(found)})
+        WHERE CASE kind WHEN 'account_id' THEN hmac_subject(plain) ELSE hmac_email(plain) END = key
+        """
+    )
+    return con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]
+
+
+def _prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
+    """TEMP _plain_exact / _plain_lower: the new targets' plain identifiers (account ids as they are;
+    lowercased account ids and normalised e-mails). False when some new target has no known plain
+    identifier any more, or there are too many to search for: then every value is checked exactly."""
+    if remember_new_target_plaintext(con):
+        return False
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _plain_exact AS
+        SELECT DISTINCT p.plain FROM _target_plain p SEMI JOIN _new_targets n USING (kind, key)
+        WHERE p.kind = 'account_id'
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _plain_lower AS
+        SELECT DISTINCT CASE p.kind WHEN 'account_id' THEN lower(p.plain) ELSE norm_email(p.plain) END AS plain
+        FROM _target_plain p SEMI JOIN _new_targets n USING (kind, key)
+        """
+    )
+    return con.execute("SELECT count(*) FROM _plain_lower").fetchall()[0][0] <= MAX_SEARCH_LITERALS
+
+
+#: A value that is not "plain": it may have tokens other than itself and its trimmed self.
+_SPECIAL = "(contains(v, '@') OR contains(v, '\"') OR contains(v, chr(92)) OR left(v, 1) <= ' ' OR right(v, 1) <= ' ')"
+
+
+def _column_values(col: TextColumn) -> str:
+    """v: every non-NULL value of the column as text, one row per row."""
+    return f"(SELECT {col.sql_column}::VARCHAR AS v FROM {col.sql_table} WHERE {col.sql_column} IS NOT NULL)"
+
+
+def _special_suspects_sql(col: TextColumn) -> str:
+    """Digests of the column's special values that may hold a token of a new target (by joins).
+
+    A value's tokens are v, trim(v), its e-mail-like substrings and its JSON string contents. A
+    value with a backslash (a JSON escape could spell anything) or with whitespace at either end
+    or next to a double quote is a suspect. In any other value, every token is the whole value, a
+    piece between two double quotes (with no whitespace to trim) or an e-mail-like substring
+    (none either); lowercasing commutes with cutting, so the lowercased value's pieces and
+    e-mail-like substrings are looked up among the lowercased account ids and normalised e-mails.
+    (A plain value, without any of these characters, has only v and trim(v) = v as tokens, which
+    can only be account ids: its digest is looked up directly, see ``_collect_column``.)
+    """
+    ws = r"[\t\n\v\f\r ]"
+    return f"""
+        WITH special AS (
+            SELECT DISTINCT v, hash(v) AS digest FROM {_column_values(col)} WHERE {_SPECIAL}
+        ), cut AS (
+            SELECT digest,
+                   unnest([lv] || string_split(lv, '"')
+                          || CASE WHEN contains(lv, '@') THEN regexp_extract_all(lv, {sql_literal(EMAIL_TOKEN_RE)})
+                                  ELSE [] END) AS piece
+            FROM (SELECT digest, lower(v) AS lv FROM special)
+        )
+        SELECT digest FROM special
+        WHERE contains(v, chr(92)) OR regexp_matches(v, {sql_literal(f'^{ws}|{ws}$|{ws}"|"{ws}')})
+        UNION
+        SELECT digest FROM cut WHERE hash(piece) IN (SELECT hash(plain) FROM _plain_lower)
+    """
+
+
+def _collect_column(con: duckdb.DuckDBPyConnection, col: TextColumn, number: int, *, search: bool) -> str:
+    """One pass over a column: its distinct digests with counts (TEMP _column); returns the column's
+    fingerprint (the same as `_fingerprint`). Remembered columns add their digests to TEMP
+    _scan_seen (under the column's `number`) and, on a night with new targets, their suspects to
+    TEMP _scan_suspects."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _column AS
+            SELECT hash(v) AS digest, count(*) AS n, bool_or({_SPECIAL}) AS special
+            FROM {_column_values(col)} GROUP BY ALL"""
+    )
+    count, total = con.execute(
+        "SELECT coalesce(sum(n), 0), coalesce(sum(digest::HUGEINT * n), 0) FROM _column"
+    ).fetchall()[0]
+    if count < MIN_REMEMBERED_ROWS:
+        return f"{count}:{total}"
+    con.execute("INSERT INTO _scan_seen SELECT ?, digest FROM _column", [number])
+    if search:
+        con.execute(
+            """INSERT INTO _scan_suspects
+               SELECT digest FROM _column WHERE NOT special AND digest IN (SELECT hash(plain) FROM _plain_exact)"""
+        )
+        if con.execute("SELECT count(*) FROM _column WHERE special").fetchall()[0][0]:
+            con.execute(f"INSERT INTO _scan_suspects {_special_suspects_sql(col)}")
+    return f"{count}:{total}"
+
+
+def _tokenise_column(con: duckdb.DuckDBPyConnection, col: TextColumn, number: int | None = None) -> None:
+    """Tokens of the column's values to check exactly: all of them, or (with the column's `number`)
+    those in TEMP _scan_check."""
+    values = f"(SELECT v, hash(v) AS digest FROM {_column_values(col)})"
+    if number is not None:
+        values = f"""(SELECT v, digest FROM {values}
+                      WHERE digest IN (SELECT digest FROM _scan_check WHERE col = {int(number)}))"""
+    con.execute(
+        f"""
+        INSERT INTO _scan_tokens
+        SELECT DISTINCT $table, $column, digest, tok
+        FROM (SELECT digest, unnest(erasure_tokens(v)) AS tok FROM (SELECT DISTINCT v, digest FROM {values}))
+        WHERE erasure_candidate(tok)
+        """,
+        {"table": col.table_name, "column": col.column},
+    )
+
+
 def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
-    """Fill TEMP _warehouse_hits(table_name, column_name, tok, subject_key, kind) against _targets.
+    """Fill TEMP _warehouse_hits(table_name, column_name, tok, subject_key, kind, digest) against _targets.
 
     Returns the number of erased subjects with at least one hit. Nothing is scanned when there
     are no targets. A column found clean is remembered in ``ops.scan_cache`` with a fingerprint
     of its values and of the targets; while neither changes, the column is not read again (the
-    purge, the verifier and the blocking check of one night share one full scan).
+    purge, the verifier and the blocking check of one night share one full scan). In a column
+    that changed, only values not verified before (``ops.scan_values``) are tokenised and hashed,
+    plus, on a night with new targets, the values that may hold one of them (see the notes above).
     """
     install_scan_macros(con)
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _warehouse_hits
-           (table_name VARCHAR, column_name VARCHAR, tok VARCHAR, subject_key VARCHAR, kind VARCHAR)"""
+        """CREATE OR REPLACE TEMP TABLE _warehouse_hits (table_name VARCHAR, column_name VARCHAR, tok VARCHAR,
+                                                        subject_key VARCHAR, kind VARCHAR, digest UBIGINT)"""
     )
     if not con.execute("SELECT count(*) FROM _targets").fetchall()[0][0]:
         return 0
+    con.execute(_STATE_TABLES)
+    version = _state_version(con)
+    if con.execute("SELECT list(version) FROM ops.scan_state").fetchall()[0][0] != [version]:
+        con.execute("DELETE FROM ops.scan_values")
+        con.execute("DELETE FROM ops.scan_targets")
+    new_targets = con.execute(f"SELECT count(*) FROM ({_new_targets_sql()})").fetchall()[0][0]
+    search = bool(new_targets) and _prepare_search(con)
+    everything = bool(new_targets) and not search  # new targets whose plain identifiers are gone
     targets = _targets_fingerprint(con)
     clean = {
         (t, c): fp
@@ -160,48 +354,82 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
         ).fetchall()
     }
     scanned: dict[tuple[str, str], str] = {}
-    con.execute("CREATE OR REPLACE TEMP TABLE _scan_tokens (table_name VARCHAR, column_name VARCHAR, tok VARCHAR)")
+    remembered: list[TextColumn] = []
+    for temp, columns in (
+        ("_scan_tokens", "table_name VARCHAR, column_name VARCHAR, digest UBIGINT, tok VARCHAR"),
+        ("_scan_seen", "col INTEGER, digest UBIGINT"),  # col: position in `remembered`
+        ("_scan_suspects", "digest UBIGINT"),
+    ):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} ({columns})")
     try:
         for col in text_columns(con):
-            fingerprint = _fingerprint(con, col)
-            if clean.get((col.table_name, col.column)) == fingerprint:
-                continue
-            scanned[(col.table_name, col.column)] = fingerprint
+            key = (col.table_name, col.column)
+            if key in clean:  # found clean before against these targets: unchanged since?
+                fingerprint = _fingerprint(con, col)
+                if clean[key] == fingerprint:
+                    continue
+            fingerprint = _collect_column(con, col, len(remembered), search=search)
+            scanned[key] = fingerprint
+            if int(fingerprint.split(":", 1)[0]) < MIN_REMEMBERED_ROWS:
+                _tokenise_column(con, col)
+            else:
+                remembered.append(col)
+        if remembered:
+            # One anti-join against the memory for every remembered column at once.
             con.execute(
                 f"""
-                INSERT INTO _scan_tokens
-                SELECT DISTINCT $table, $column, tok
-                FROM (SELECT unnest(erasure_tokens(v)) AS tok
-                      FROM (SELECT DISTINCT v
-                            FROM (SELECT {col.sql_column}::VARCHAR AS v FROM {col.sql_table}
-                                  WHERE {col.sql_column} IS NOT NULL)
-                            WHERE NOT (length(v) = 64 AND regexp_full_match(v, '[0-9a-f]{{64}}'))))
-                WHERE erasure_candidate(tok)
-                """,
-                {"table": col.table_name, "column": col.column},
+                CREATE OR REPLACE TEMP TABLE _scan_check AS
+                SELECT col, digest, known FROM (
+                    SELECT col, digest, digest IN (SELECT digest FROM ops.scan_values) AS known FROM _scan_seen)
+                WHERE {"true" if everything else "NOT known"} OR digest IN (SELECT digest FROM _scan_suspects)
+                """
             )
+            for (number,) in con.execute("SELECT DISTINCT col FROM _scan_check ORDER BY col").fetchall():
+                _tokenise_column(con, remembered[number], number)
         match_tokens(con, "_scan_tokens", "_scan_keys")
         con.execute(
             """
             INSERT INTO _warehouse_hits
-            SELECT s.table_name, s.column_name, s.tok, t.subject_key, t.kind
+            SELECT s.table_name, s.column_name, s.tok, t.subject_key, t.kind, s.digest
             FROM _scan_tokens s JOIN _scan_keys k USING (tok)
             JOIN _targets t ON t.kind = k.kind AND t.key = k.key
             """
         )
+        _remember_verified(con, version, rebuild=bool(new_targets), checked=bool(remembered))
     finally:
-        con.execute("DROP TABLE IF EXISTS _scan_tokens")
-        con.execute("DROP TABLE IF EXISTS _scan_keys")
+        for temp in ("_scan_tokens", "_scan_keys", "_scan_seen", "_scan_suspects", "_scan_check", "_column"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     dirty = set(con.execute("SELECT DISTINCT table_name, column_name FROM _warehouse_hits").fetchall())
-    remembered = [(t, c, fp, targets) for (t, c), fp in scanned.items() if (t, c) not in dirty]
+    clean_now = [(t, c, fp, targets) for (t, c), fp in scanned.items() if (t, c) not in dirty]
     if scanned:
         con.execute(
             "DELETE FROM ops.scan_cache WHERE (table_name, column_name) IN (SELECT unnest(?), unnest(?))",
             [[t for t, _ in scanned], [c for _, c in scanned]],
         )
-    if remembered:
-        con.executemany("INSERT INTO ops.scan_cache VALUES (?, ?, ?, ?, now())", remembered)
+    if clean_now:
+        con.executemany("INSERT INTO ops.scan_cache VALUES (?, ?, ?, ?, now())", clean_now)
     return con.execute("SELECT count(DISTINCT subject_key) FROM _warehouse_hits").fetchall()[0][0]
+
+
+def _remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, rebuild: bool, checked: bool) -> None:
+    """Add the values just found clean to ops.scan_values; after new targets, also drop the values
+    that are not present any more and those found holding a target (TEMP _scan_seen, _scan_check)."""
+    hits = "SELECT digest FROM _warehouse_hits"
+    if rebuild:
+        con.execute(
+            f"DELETE FROM ops.scan_values WHERE digest NOT IN (SELECT digest FROM _scan_seen) OR digest IN ({hits})"
+        )
+    if checked:
+        con.execute(
+            f"""INSERT INTO ops.scan_values
+                SELECT DISTINCT digest FROM _scan_check WHERE NOT known AND digest NOT IN ({hits})"""
+        )
+    # The memory now stands for exactly tonight's targets (fewer than before when an e-mail came
+    # to be held by a live account again: it is then a new target the day it is released).
+    con.execute("DELETE FROM ops.scan_targets")
+    con.execute("INSERT INTO ops.scan_targets SELECT DISTINCT kind, key FROM _targets")
+    con.execute("DELETE FROM ops.scan_state")
+    con.execute("INSERT INTO ops.scan_state VALUES (?)", [version])
 
 
 def match_tokens(con: duckdb.DuckDBPyConnection, tokens: str, into: str) -> None:

@@ -1,0 +1,229 @@
+"""The erasure scan's verified-value memory (issue 6): a night tokenises only what is new, and still
+finds every erased identifier in every table.
+
+The memory (``ops.scan_values``) only covers tables of at least ``MIN_REMEMBERED_ROWS`` rows; the
+tests lower that to 0 so that the tiny warehouses here go through it. The cases are the ways a
+remembered value could wrongly be trusted: it was verified before its subject was erased (found
+through the plain identifiers the purge keeps in a TEMP table), the plain identifiers are gone by
+the time the memory learns the new target (everything is checked exactly), it left and came back
+(the memory only keeps values present when targets change), or it hides the identifier behind a
+JSON escape, another letter case or padding. The last test runs generated nights with and without
+the memory and requires identical outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from assets.erasure import scan
+from assets.erasure.purge import purge
+from assets.erasure.scan import scan_warehouse
+from assets.erasure.state import load_state
+from assets.erasure.verifier import build_register
+from assets.landing.exports import ingest_exports
+from assets.landing.ingest import ingest_day
+from tests.conftest import event
+
+
+@pytest.fixture
+def remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan, "MIN_REMEMBERED_ROWS", 0)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def mail() -> str:
+    return f"zq{uuid.uuid4().hex[:12]}@example.cz"
+
+
+def night(env, day: str) -> None:
+    d = date.fromisoformat(day)
+    with env.connect() as con:
+        ingest_day(con, env.inbox, d)
+        ingest_exports(con, env.inbox, d)
+        purge(con, d)
+        build_register(con, d, env.inbox)
+
+
+def check(env, day: str) -> list[tuple[str, str, str]]:
+    """What the blocking check's scan finds: (table.column, subject_key) of every hit."""
+    with env.connect() as con:
+        load_state(con, date.fromisoformat(day))
+        scan_warehouse(con)
+        return sorted(
+            con.execute(
+                "SELECT DISTINCT table_name, column_name, subject_key FROM _warehouse_hits ORDER BY ALL"
+            ).fetchall()
+        )
+
+
+def scratch(env, *values: str) -> None:
+    """A table nobody told the erasure module about, holding free text."""
+    with env.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS scratch")
+        con.execute("CREATE TABLE IF NOT EXISTS scratch.notes (note VARCHAR NOT NULL)")
+        con.executemany("INSERT INTO scratch.notes VALUES (?)", [[v] for v in values])
+
+
+def notes(env) -> list[str | None]:
+    return [r[0] for r in env.query("SELECT note FROM scratch.notes ORDER BY note NULLS FIRST")]
+
+
+def digest_remembered(env, value: str) -> bool:
+    return env.query("SELECT count(*) FROM ops.scan_values WHERE digest = hash(?::VARCHAR)", [value]) == [(1,)]
+
+
+def first_night(env, account: str, address: str, *values: str) -> None:
+    """Night 1: `account` lives, another subject is erased (so the scan runs and remembers),
+    and the scratch table holds `values`, found clean and remembered."""
+    other = unique("acc_")
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [
+            event("Account Created", account, "2026-11-02T09:00:00+01:00", properties={"email": address}),
+            event("Account Created", other, "2026-11-02T09:05:00+01:00", properties={"email": mail()}),
+            event("Account Deleted", other, "2026-11-02T18:00:00+01:00"),
+        ],
+    )
+    scratch(env, *values)
+    night(env, "2026-11-02")
+    assert check(env, "2026-11-02") == []
+    for value in values:
+        assert digest_remembered(env, value), value
+
+
+def erase(env, account: str) -> None:
+    env.write_events("2026-11-03", "part-0000.jsonl", [event("Account Deleted", account, "2026-11-03T10:00:00+01:00")])
+
+
+def test_a_value_verified_before_its_subject_was_erased_is_found_and_purged(env, remembered):
+    account, address = unique("acc_"), mail()
+    padded_json = json.dumps({"contact": f"  {address.upper()} ", "ref": {"userId": account}})
+    sentence = f"Customer wrote from <{address.upper()}> about {account}"
+    innocent = "nothing to see here"
+    first_night(env, account, address, padded_json, sentence, innocent)
+
+    erase(env, account)
+    night(env, "2026-11-03")  # the purge searches the remembered values for the new targets
+
+    assert check(env, "2026-11-03") == []
+    assert sorted(n for n in notes(env) if n) == sorted(
+        ["erased:" + env.subject_key(padded_json), "erased:" + env.subject_key(sentence), innocent]
+    )
+    assert digest_remembered(env, innocent)
+    assert not digest_remembered(env, sentence)
+
+
+def test_json_escapes_cannot_hide_an_identifier_from_the_memory(env, remembered):
+    account, address = unique("acc_"), mail()
+    local, domain = address.split("@")
+    escaped_mail = '{"to": "' + local + "\\u0040" + domain + '"}'  # the '@' spelled as a JSON escape
+    escaped_id = '{"ref": "' + "".join(f"\\u{ord(c):04x}" for c in account) + '"}'
+    first_night(env, account, address, escaped_mail, escaped_id)
+
+    erase(env, account)
+    night(env, "2026-11-03")
+
+    assert check(env, "2026-11-03") == []
+    assert sorted(notes(env)) == sorted(
+        ["erased:" + env.subject_key(escaped_mail), "erased:" + env.subject_key(escaped_id)]
+    )
+
+
+def test_when_the_plain_identifiers_are_gone_every_value_is_checked_again(env, remembered):
+    account, address = unique("acc_"), mail()
+    note = f"ticket 42: {address}"
+    first_night(env, account, address, note)
+    erase(env, account)
+    with env.connect() as con:
+        ingest_day(con, env.inbox, date(2026, 11, 3))
+        # The plain identifiers disappear before any scan learns the new target (no purge ran).
+        con.execute(
+            "UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?",
+            [env.subject_key(account)],
+        )
+        load_state(con, date(2026, 11, 3), record=True)
+
+    # The blocking check's scan cannot search for what it cannot see, so it trusts nothing.
+    assert check(env, "2026-11-03") == [("scratch.notes", "note", env.subject_key(account))]
+
+
+def test_a_remembered_value_that_left_and_came_back_is_checked_again(env, remembered):
+    account, address = unique("acc_"), mail()
+    note = f"call back {address}"
+    first_night(env, account, address, note)
+    with env.connect() as con:
+        con.execute("DELETE FROM scratch.notes")
+
+    erase(env, account)
+    night(env, "2026-11-03")  # the memory is rebuilt from the values present: the note is not
+    assert not digest_remembered(env, note)
+    scratch(env, note)
+
+    assert check(env, "2026-11-03") == [("scratch.notes", "note", env.subject_key(account))]
+
+
+def test_a_value_added_after_the_erasure_is_checked_against_every_target(env, remembered):
+    account, address = unique("acc_"), mail()
+    first_night(env, account, address, "placeholder")
+    erase(env, account)
+    night(env, "2026-11-03")
+    assert check(env, "2026-11-03") == []
+
+    scratch(env, json.dumps({"userId": account}), f"mailto:{address}")  # new values, known targets
+    hits = check(env, "2026-11-03")
+
+    assert hits == [("scratch.notes", "note", env.subject_key(account))]
+    with env.connect() as con:
+        load_state(con, date(2026, 11, 3))
+        scan_warehouse(con)
+        assert con.execute("SELECT count(DISTINCT digest) FROM _warehouse_hits").fetchall() == [(2,)]
+
+
+@pytest.mark.slow
+def test_generated_nights_give_the_same_outcome_with_and_without_the_memory(tmp_path, monkeypatch):
+    from pipelines.generator import generate
+    from tests.conftest import Env
+
+    start, days = date(2026, 10, 26), 5
+    outcomes = []
+    for threshold in (0, 10**12):
+        monkeypatch.setattr(scan, "MIN_REMEMBERED_ROWS", threshold)
+        root = tmp_path / str(threshold)
+        env = Env(root, root / "inbox", root / "warehouse.duckdb", root / "reports", root / "dagster_home")
+        env.inbox.mkdir(parents=True)
+        plan = generate(env.inbox, 100, days, start, 20261106)
+        assert plan["deletions"]
+        nights = []
+        for i in range(days):
+            day = (start + timedelta(days=i)).isoformat()
+            with env.connect() as con:
+                ingest_day(con, env.inbox, date.fromisoformat(day))
+                con.execute("CREATE SCHEMA IF NOT EXISTS scratch")
+                con.execute("CREATE TABLE IF NOT EXISTS scratch.copy AS SELECT * FROM landing.events LIMIT 0")
+                arrived = con.execute("SELECT * FROM landing.events WHERE arrival_date = ?", [day]).fetchall()
+            night(env, day)
+            with env.connect() as con:  # a copy the purge does not know, made after it ran
+                con.executemany(f"INSERT INTO scratch.copy VALUES ({', '.join('?' * len(arrived[0]))})", arrived)
+            nights.append(
+                (
+                    check(env, day),
+                    env.query(
+                        "SELECT subject_key, status, residual_locations FROM compliance.erasure_register ORDER BY 1"
+                    ),
+                    env.query("SELECT table_name, rows_purged FROM compliance.purge_log ORDER BY ALL"),
+                )
+            )
+        remembered = env.query("SELECT count(*) FROM ops.scan_values")[0][0]
+        outcomes.append((nights, remembered))
+    (with_memory, remembered), (without_memory, none) = outcomes
+    assert remembered > 0 and none == 0
+    assert with_memory == without_memory
+    assert any(hits for hits, _, _ in with_memory)  # the copied table held erased identifiers
