@@ -6,20 +6,36 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from pipelines import config
-from pipelines.warehouse import compact, open_connection
+from pipelines.warehouse import acquire_run_lock, compact, open_connection
 
 
 class Warehouse(DuckDBResource):
     """The DuckDB warehouse, opened in Prague time with the keyed-hash macros and the schema."""
 
     hash_key: str = Field(description="HMAC key for subject_key / email_key (CONTRACT section 4).")
+    _run_lock: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Once per run: warn loudly on the development key, and take the warehouse lock (waiting
+        while another run, e.g. the CLI, holds it) before the first step claims its pool slot."""
+        run = getattr(context, "dagster_run", None)
+        if run is not None and run.is_finished:  # e.g. execute_job re-creating a finished run's context
+            return
+        config.warn_if_dev_key(self.hash_key, context.log)
+        self._run_lock = acquire_run_lock(Path(self.database), context.log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._run_lock is not None:
+            self._run_lock.close()
+            self._run_lock = None
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -50,8 +50,10 @@ def prepare_dagster_home() -> Path:
     try:
         home.mkdir(parents=True, exist_ok=True)
         target = home / "dagster.yaml"
-        if not target.exists():
-            shutil.copyfile(PACKAGE_DIR / "dagster.yaml", target)
+        if not target.exists():  # atomically: another process may be reading it already
+            partial = home / f".dagster.yaml.{os.getpid()}.tmp"
+            shutil.copyfile(PACKAGE_DIR / "dagster.yaml", partial)
+            os.replace(partial, target)
     except OSError as exc:
         raise ConfigError(f"DAGSTER_HOME {home} cannot be used: {exc.strerror or exc}") from None
     return home
@@ -101,8 +103,12 @@ def check_warehouse(settings: Settings) -> None:
 
 @contextmanager
 def warehouse_lock(settings: Settings) -> Iterator[None]:
-    """One CLI run at a time per warehouse; a second one fails fast with a clear message."""
-    path = settings.warehouse.with_name(settings.warehouse.name + ".lock")
+    """One CLI run at a time per warehouse; a second one fails fast with a clear message. Dagster
+    runs (UI, schedule, sensor) take the same lock for their whole run and wait for it
+    (`pipelines.warehouse.acquire_run_lock`); the CLI's own in-process runs are covered by this one."""
+    from pipelines.warehouse import held_locks, lock_path
+
+    path = lock_path(settings.warehouse)
     try:
         settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
         fh = open(path, "a+")
@@ -115,7 +121,11 @@ def warehouse_lock(settings: Settings) -> Iterator[None]:
             raise WarehouseBusy(
                 f"another pipeline run holds the lock on {settings.warehouse}; try again when it ends"
             ) from None
-        yield
+        held_locks[settings.warehouse.resolve()] = fh
+        try:
+            yield
+        finally:
+            held_locks.pop(settings.warehouse.resolve(), None)
     finally:
         fh.close()
 
@@ -180,7 +190,6 @@ def run_days(
 ) -> list[DayOutcome]:
     """Run the nightly job for each day, in order. Later days run even if an earlier one failed."""
     _set_partition_window(days)
-    import dagster as dg
 
     from pipelines.definitions import defs
     from pipelines.jobs import NIGHTLY_JOB_NAME
@@ -188,7 +197,7 @@ def run_days(
     job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
     outcomes = []
     tags = {"trigger": "cli", WAREHOUSE_TAG: str(settings.warehouse.resolve())}
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         release_abandoned_runs(instance, tags)
         for i, day in enumerate(days, 1):
             started = time.monotonic()
@@ -217,6 +226,20 @@ def _alert(instance, run_id: str) -> None:
     run = instance.get_run_by_id(run_id)
     if run is not None:
         alert_for_run(instance, run)
+
+
+def open_instance():
+    """The Dagster instance of $DAGSTER_HOME; a dagster.yaml it cannot use is a configuration error."""
+    import dagster as dg
+
+    try:
+        return dg.DagsterInstance.get()
+    except Exception as exc:  # not YAML, or not a valid instance configuration
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"DAGSTER_HOME {os.environ.get('DAGSTER_HOME')}: dagster.yaml is not a usable instance configuration: "
+            f"{type(exc).__name__}: {first}"
+        ) from None
 
 
 def release_abandoned_runs(instance, tags: dict[str, str]) -> list[str]:

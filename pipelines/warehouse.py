@@ -6,8 +6,10 @@ the CLI holds a lock file and every Dagster asset runs in the `warehouse` pool.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -189,6 +191,67 @@ CREATE TABLE IF NOT EXISTS ops.check_results (
 """
 
 
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
+#: Warehouse lock files this process holds, by resolved database path. The CLI holds the lock
+#: around its in-process runs, whose Warehouse resource must not take it a second time.
+held_locks: dict[Path, object] = {}
+
+#: How long a Dagster run waits for another run (e.g. the CLI) to release the warehouse.
+RUN_LOCK_TIMEOUT_SECONDS = 6 * 3600
+
+
+def acquire_run_lock(database: Path, log: logging.Logger | None = None, timeout: float = RUN_LOCK_TIMEOUT_SECONDS):
+    """Hold the warehouse lock for a whole Dagster run (UI, schedule, sensor, backfill): a run that
+    starts while another holds it (a CLI run, or a run on another instance) waits for it.
+
+    Returns the open lock file (close it to release), or None when this process already holds the
+    lock (the CLI). Waiting happens before the run's first step claims its pool slot.
+    """
+    if database.resolve() in held_locks:
+        return None
+    path = lock_path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")  # noqa: SIM115 (held for the whole run)
+    started = time.monotonic()
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if waiting and log is not None:
+                log.info("Got the warehouse lock after %.0f s", time.monotonic() - started)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() - started > timeout:
+                fh.close()
+                raise TimeoutError(
+                    f"another pipeline run held the lock on {database} for over {timeout:.0f} s"
+                ) from None
+            if not waiting and log is not None:
+                log.warning("Waiting for the warehouse lock: another pipeline run (e.g. the CLI) is using %s", database)
+            waiting = True
+            time.sleep(1)
+
+
+#: DuckDB's memory limit on every warehouse connection, from COMPLIANCE_DUCKDB_MEMORY_LIMIT (a DuckDB
+#: size such as "2GB", or "" for DuckDB's own default of 80 % of RAM). Past it, DuckDB evicts cached
+#: blocks and spills joins and sorts to a temporary directory next to the warehouse, so the
+#: process's peak memory stays bounded as history grows (bench/results.md, docs/scaling.md T2).
+ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
+    limit = os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip()
+    if limit:
+        try:
+            con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+        except duckdb.Error as exc:
+            raise ConfigError(f"{ENV_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size: {exc}") from None
+
+
 def compaction_path(database: Path) -> Path:
     return database.with_name(database.name + ".compact")
 
@@ -241,6 +304,7 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
         raise ConfigError(f"warehouse {database} is not a usable DuckDB database: {message}") from None
     try:
         con.execute(f"SET TimeZone = '{TIMEZONE}'")
+        apply_memory_limit(con)
         install_key_macros(con, hash_key)
         if not read_only:
             con.execute(SCHEMA_SQL)
@@ -302,6 +366,7 @@ def compact(database: Path, hash_key: str) -> dict[str, int]:
     recover(database)
     # 2. Copy every schema, table, view, sequence and macro into a brand-new file, and check it.
     con = duckdb.connect()
+    apply_memory_limit(con)
     try:
         con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
         con.execute("ATTACH ? AS dst", [str(target)])

@@ -32,8 +32,11 @@ def compact_if_due(warehouse: Warehouse, day: date) -> CompactionResult:
         return CompactionResult(False, 0)
     stats = warehouse.compact()
     with warehouse.get_connection() as con:
+        # one transaction: a run killed in between must neither lose the log row nor the request
+        con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM ops.compaction_due")
         con.execute(
             "INSERT INTO ops.compactions VALUES (?, ?, ?, now())", [day, stats["bytes_before"], stats["bytes_after"]]
         )
+        con.execute("COMMIT")
     return CompactionResult(True, requests, stats["bytes_before"], stats["bytes_after"])

@@ -56,7 +56,8 @@ def _inbox_folders(inbox: Path) -> dict[str, list[tuple[str, Path]]]:
             path = Path(current) / name
             if path.is_symlink() or not path.is_file():
                 continue
-            relative = path.relative_to(root)
+            # a name that is not UTF-8 (os.walk's surrogate escapes) is kept with its bytes as \xNN
+            relative = Path(os.fsencode(path.relative_to(root)).decode("utf-8", "backslashreplace"))
             folder = relative.parts[0] if len(relative.parts) > 1 else "."
             folders.setdefault(folder, []).append((relative.as_posix(), path))
     return folders
@@ -116,12 +117,14 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
             continue
         con.execute("CREATE OR REPLACE TEMP TABLE _inbox_tokens (kind VARCHAR, tok VARCHAR)")
         for _, path in files:
-            text = pa.table({"content": pa.array([_read_text(path)], type=pa.large_string())})
-            con.register("_inbox_text", text)
+            # One row per line (split exactly as string_split(content, chr(10)) would), so that
+            # DuckDB spreads the tokenising over every core instead of one row holding the file.
+            lines = pa.table({"line": pa.array(_read_text(path).split("\n"), type=pa.large_string())})
+            con.register("_inbox_lines", lines)
             try:
                 _tokens_of_file(con)
             finally:
-                con.unregister("_inbox_text")
+                con.unregister("_inbox_lines")
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute("DELETE FROM ops.inbox_keys WHERE folder = ?", [folder])
@@ -149,7 +152,7 @@ def _tokens_of_file(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         INSERT INTO _inbox_tokens
-        WITH lines AS (SELECT unnest(string_split(content, chr(10))) AS line FROM _inbox_text),
+        WITH lines AS (SELECT line FROM _inbox_lines),
         user_ids AS (
             SELECT unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
             FROM lines WHERE contains(line, '"userId"')

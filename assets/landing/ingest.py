@@ -104,6 +104,8 @@ def list_day_files(inbox: Path, day: date) -> list[_Candidate]:
         if not name.endswith(EVENT_SUFFIXES):
             continue
         path = folder / name
+        # A name that is not UTF-8 (os.listdir's surrogate escapes) is stored with its bytes as \xNN.
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if path.is_symlink():
             candidates.append(_Candidate(len(candidates), name, path, None, None, "symlink_not_followed"))
             continue

@@ -7,6 +7,7 @@ content that changes between two runs over the same inputs.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -72,6 +73,13 @@ def write_atomic(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """A run killed while writing leaves write_atomic's hidden temporary file behind: remove it."""
+    for name in (*REPORT_FILES, MANIFEST_FILE):
+        for leftover in folder.glob(f".{glob.escape(name)}.*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def _iso(value) -> str:
@@ -141,6 +149,7 @@ def publish_report(
 
     folder = reports_root / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
     contents = {
         SUMMARY_FILE: summary_json(summary_out),
         VIOLATIONS_FILE: violations_csv(data),
