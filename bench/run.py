@@ -167,8 +167,15 @@ print(json.dumps({{"lines": n, "parser_s": json_s, "parser_csv_s": csv_s, "inges
     return python_snippet(code)
 
 
-def nightly(env: dict[str, str], work: Path, snapshot: Path, last: date, *, one_core: bool = False) -> dict:
-    """One nightly run of `last` from the post-backfill warehouse; wall, RSS, in-process time, steps."""
+def nightly(
+    env: dict[str, str], work: Path, snapshot: Path, last: date, *, one_core: bool = False, compact: bool = False
+) -> dict:
+    """One nightly run of `last` from the post-backfill warehouse; wall, RSS, in-process time, steps.
+
+    With `compact`, the run is a compaction night (COMPLIANCE_COMPACTION_DELAY_DAYS=0: the purges
+    waiting since the backfill's last compaction are compacted tonight)."""
+    if compact:
+        env = {**env, "COMPLIANCE_COMPACTION_DELAY_DAYS": "0"}
     shutil.copyfile(snapshot, work / "warehouse.duckdb")
     (work / "warehouse.duckdb.wal").unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pipelines", "nightly", "--date", last.isoformat()]
@@ -237,6 +244,9 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
               f"{run['rss_mb']:.0f} MB peak RSS (load {run['load_before']} -> {run['load_after']})", flush=True)  # fmt: skip
         runs.append(run)
     one_core = nightly(env, work, snapshot, last, one_core=True) if args.one_core else None
+    compaction_night = nightly(env, work, snapshot, last, compact=True)
+    print(f"  compaction night: {compaction_night['in_process_s']:.1f} s in process, "
+          f"{compaction_night['rss_mb']:.0f} MB peak RSS", flush=True)  # fmt: skip
     ingest = ingestion_vs_parser(inbox, snapshot, last)
     result = {
         "label": label,
@@ -247,6 +257,7 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
         "nightly_runs": runs,
         "nightly": median_run(runs),
         "one_core": one_core,
+        "compaction_night": compaction_night,
         "ingest": ingest,
         "snapshot_mb": snapshot.stat().st_size / 1e6,
     }
@@ -313,6 +324,16 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, bool | None]]:
                 t < NIGHTLY_1M_MAX_S,
             )
         )
+        c = by["1m"].get("compaction_night")
+        if c:
+            rows.append(
+                (
+                    f"… and on the weekly compaction night (< {NIGHTLY_1M_MAX_S:g} s)",
+                    f"{c['in_process_s']:.1f} s",
+                    "the same night with the waiting purges compacted (COMPLIANCE_COMPACTION_DELAY_DAYS=0)",
+                    c["in_process_s"] < NIGHTLY_1M_MAX_S,
+                )
+            )
         p = by["1m"].get("pandas", {})
         if "wall_s" in p:
             n = by["1m"]["nightly"]
@@ -374,15 +395,16 @@ def render(results: list[dict], machine: str, notes: str = "") -> str:
     if notes:
         lines += [notes, ""]
     lines += [
-        "| size | events (30 d) | backfill 29 d (s) | backfill peak RSS (MB) | nightly day at full history (s, in-process) | nightly wall incl. start-up (s) | nightly peak RSS (MB) | warehouse (MB) | load (before → after) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| size | events (30 d) | backfill 29 d (s) | backfill peak RSS (MB) | nightly day at full history (s, in-process) | nightly wall incl. start-up (s) | nightly peak RSS (MB) | compaction night (s, in-process) | warehouse (MB) | load (before → after) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         b, n = r["backfill"], r["nightly"]
         runs = ", ".join(f"{x['in_process_s']:.1f}" for x in r["nightly_runs"])
         lines.append(
             f"| {r['label']} | {r['events_total']:,} | {b['wall_s']:.0f} | {b['rss_mb']:.0f} | "
-            f"{n['in_process_s']:.1f} (runs: {runs}) | {n['wall_s']:.1f} | {n['rss_mb']:.0f} | {n['warehouse_mb']:.0f} | "
+            f"{n['in_process_s']:.1f} (runs: {runs}) | {n['wall_s']:.1f} | {n['rss_mb']:.0f} | "
+            f"{r['compaction_night']['in_process_s']:.1f} | {n['warehouse_mb']:.0f} | "
             f"{n['load_before']} → {n['load_after']} |"
         )
     lines += ["", "## Targets", "", "| target | measured | how | met |", "|---|---|---|---|"]
@@ -412,6 +434,11 @@ def render(results: list[dict], machine: str, notes: str = "") -> str:
         lines.append(f"| {short_step(k)} | " + " | ".join(cells) + " |")
     lines.append(
         "| **sum of steps** | " + " | ".join(f"**{sum(r['nightly']['steps'].values()):.1f}**" for r in results) + " |"
+    )
+    lines.append(
+        "| ops/warehouse_compaction on the compaction night | "
+        + " | ".join(f"{r['compaction_night']['steps'].get('ops__warehouse_compaction', 0):.2f}" for r in results)
+        + " |"
     )
 
     lines += [

@@ -18,6 +18,10 @@ ENV_REPORTS = "COMPLIANCE_REPORTS"
 ENV_HASH_KEY = "COMPLIANCE_HASH_KEY"
 ENV_RETENTION = "COMPLIANCE_RAW_RETENTION_DAYS"
 ENV_ENVIRONMENT = "COMPLIANCE_ENV"
+#: Nights a purge may wait for the byte-level compaction (0: the same night). Compaction copies
+#: the whole warehouse, so it is batched: erased values are gone from the tables the night of
+#: the purge, and from the file's free blocks within this many nights (docs/scaling.md).
+ENV_COMPACTION_DELAY = "COMPLIANCE_COMPACTION_DELAY_DAYS"
 #: Set by the CLI before the Definitions are imported, when it is asked for days outside the default
 #: partition window (the partitions end with yesterday); read by pipelines.partitions at import.
 ENV_FIRST_PARTITION = "COMPLIANCE_FIRST_PARTITION"
@@ -28,6 +32,7 @@ DEFAULTS = {
     ENV_WAREHOUSE: "data/warehouse.duckdb",
     ENV_REPORTS: "data/reports",
     ENV_RETENTION: "28",
+    ENV_COMPACTION_DELAY: "6",
 }
 
 
@@ -43,6 +48,7 @@ class Settings:
     retention_days: int
     hash_key: str = field(repr=False)
     environment: str = "development"
+    compaction_delay_days: int = 6
 
     @property
     def using_dev_key(self) -> bool:
@@ -56,6 +62,16 @@ def parse_retention(raw: str) -> int:
         raise ConfigError(f"{ENV_RETENTION} must be a whole number of days, got {raw!r}") from None
     if days < 1:
         raise ConfigError(f"{ENV_RETENTION} must be at least 1, got {days}")
+    return days
+
+
+def parse_compaction_delay(raw: str) -> int:
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_COMPACTION_DELAY} must be a whole number of days, got {raw!r}") from None
+    if not 0 <= days <= 27:
+        raise ConfigError(f"{ENV_COMPACTION_DELAY} must be between 0 and 27 days (within the erasure SLA), got {days}")
     return days
 
 
@@ -97,4 +113,5 @@ def load_settings(env: dict[str, str] | os._Environ = os.environ) -> Settings:
         retention_days=parse_retention(get(ENV_RETENTION)),
         hash_key=resolve_hash_key(env),
         environment=env.get(ENV_ENVIRONMENT, "development").strip().lower() or "development",
+        compaction_delay_days=parse_compaction_delay(get(ENV_COMPACTION_DELAY)),
     )

@@ -51,11 +51,14 @@ class Warehouse(DuckDBResource):
 
 
 class ComplianceSettings(dg.ConfigurableResource):
-    """Where the inbox and reports live, and how long raw inbox days are kept."""
+    """Where the inbox and reports live, how long raw inbox days are kept, how long a compaction may wait."""
 
     inbox: str = Field(description="Landing zone: events/<day>/*.jsonl[.gz], snapshots/<system>/<day>.csv")
     reports: str = Field(description="Reports are published to <reports>/<YYYY-MM-DD>/")
     retention_days: int = Field(default=28, description="Days an ingested inbox day folder is kept.")
+    compaction_delay_days: int = Field(
+        default=6, description="Nights a purge may wait for the byte-level compaction (0: the same night)."
+    )
 
     @property
     def inbox_path(self) -> Path:
@@ -81,5 +84,6 @@ def build_resources() -> dict[str, object]:
             inbox=_env_or_default(config.ENV_INBOX),
             reports=_env_or_default(config.ENV_REPORTS),
             retention_days=settings.retention_days,
+            compaction_delay_days=settings.compaction_delay_days,
         ),
     }

@@ -55,6 +55,8 @@ class Env:
     dagster_home: Path
     key: str = TEST_KEY
     retention_days: int = 28
+    #: The tests check the bytes right after the night of a purge: compact that same night.
+    compaction_delay_days: int = 0
     _instance: dg.DagsterInstance | None = field(default=None, repr=False)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -87,7 +89,10 @@ class Env:
         return {
             "warehouse": Warehouse(database=str(self.warehouse), hash_key=self.key),
             "settings": ComplianceSettings(
-                inbox=str(self.inbox), reports=str(self.reports), retention_days=self.retention_days
+                inbox=str(self.inbox),
+                reports=str(self.reports),
+                retention_days=self.retention_days,
+                compaction_delay_days=self.compaction_delay_days,
             ),
         }
 

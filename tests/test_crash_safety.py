@@ -305,6 +305,7 @@ class Trial:
             "COMPLIANCE_REPORTS": str(self.reports),
             "COMPLIANCE_HASH_KEY": KEY,
             "DAGSTER_HOME": str(self.root / "dagster_home"),
+            "COMPLIANCE_COMPACTION_DELAY_DAYS": "0",  # the night's purge is compacted that night
         }
 
     def log(self, i: int) -> str:

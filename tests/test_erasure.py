@@ -595,3 +595,52 @@ def test_a_backfill_over_generated_data_purges_everything_and_matches_the_plan(e
         [plan["late_events_after_deletion"]],
     )
     assert late == [(len(plan["late_events_after_deletion"]), 0)]
+
+
+def test_compaction_waits_for_the_oldest_purge_to_be_delay_nights_old_and_then_erases_the_bytes(env):
+    """Purges are batched: with a delay of 2 nights, a purge on Nov 2 is compacted on Nov 4,
+    together with the purge of Nov 3; the tables are clean from the night of each purge."""
+    env.compaction_delay_days = 2
+    first, second = unique("acc_"), unique("acc_")
+    first_mail, second_mail = high_entropy_email(), high_entropy_email()
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [created(first, "2026-11-02T09:00:00+01:00", first_mail), deleted(first, "2026-11-02T18:00:00+01:00")],
+    )
+    env.write_events(
+        "2026-11-03",
+        "part-0000.jsonl",
+        [created(second, "2026-11-03T09:00:00+01:00", second_mail), deleted(second, "2026-11-03T18:00:00+01:00")],
+    )
+    env.write_events("2026-11-04", "part-0000.jsonl", [event("Signed In", "acc_other", "2026-11-04T09:00:00+01:00")])
+
+    result = run_job(env, "2026-11-02", ERASURE_ONLY)
+    assert env.query("SELECT count(*) FROM ops.compactions") == [(0,)]
+    assert plain_hits(env, [first, first_mail]) == []  # the tables are clean the same night
+    [materialization] = result.asset_materializations_for_node("ops__warehouse_compaction")
+    assert materialization.metadata["compacted"].value is False
+    assert materialization.metadata["compaction_due_by"].value == "2026-11-04"
+
+    run_job(env, "2026-11-03", ERASURE_ONLY)  # the oldest purge is 1 night old: still waiting
+    assert env.query("SELECT count(*) FROM ops.compactions") == [(0,)]
+    assert env.query("SELECT run_date FROM ops.compaction_due ORDER BY run_date") == [
+        (date(2026, 11, 2),),
+        (date(2026, 11, 3),),
+    ]
+
+    run_job(env, "2026-11-04", ERASURE_ONLY)  # 2 nights old: one compaction for both purges
+    assert env.query("SELECT run_date FROM ops.compactions") == [(date(2026, 11, 4),)]
+    assert env.query("SELECT count(*) FROM ops.compaction_due") == [(0,)]
+    data = file_bytes(env)
+    for needle in (first, first_mail, second, second_mail):
+        assert needle.encode() not in data, needle
+
+
+@pytest.mark.parametrize("raw", ["-1", "28", "a week"])
+def test_a_compaction_delay_outside_the_sla_is_a_configuration_error(raw):
+    from pipelines.config import ConfigError, parse_compaction_delay
+
+    with pytest.raises(ConfigError, match="COMPLIANCE_COMPACTION_DELAY_DAYS"):
+        parse_compaction_delay(raw)
+    assert parse_compaction_delay("0") == 0 and parse_compaction_delay("27") == 27

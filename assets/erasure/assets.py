@@ -1,5 +1,7 @@
 """Erasure assets: the purge, raw retention, the erasure register and the warehouse compaction."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, preview, row_count, short_key
@@ -146,20 +148,42 @@ def erasure_register(context: dg.AssetExecutionContext, warehouse: Warehouse, se
     partitions_def=nightly_partitions,
     pool=POOL,
 )
-def warehouse_compaction(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    """Copy the warehouse into a fresh file after any purge, so erased values leave no bytes behind."""
+def warehouse_compaction(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
+    """Copy the warehouse into a fresh file after purges, so erased values leave no bytes behind."""
     day = day_of(context)
-    result = compact_if_due(warehouse, day)
+    delay = settings.compaction_delay_days
+    result = compact_if_due(warehouse, day, delay)
     with warehouse.get_connection() as con:
         total = row_count(con, "ops.compactions")
     if result.compacted:
         context.log.info(f"{day}: compacted the warehouse: {result.bytes_before} -> {result.bytes_after} bytes")
-    rows = [("compacted", result.compacted), ("bytes_before", result.bytes_before), ("bytes_after", result.bytes_after)]
+    elif result.requests:
+        context.log.info(
+            f"{day}: {result.requests} purge(s) since {result.pending_since} wait for the compaction, "
+            f"due by {result.pending_since + timedelta(days=delay)}"
+        )
+    waiting = (
+        {}
+        if result.compacted or not result.requests
+        else {
+            "pending_since": str(result.pending_since),
+            "compaction_due_by": str(result.pending_since + timedelta(days=delay)),
+        }
+    )
+    rows = [
+        ("compacted", result.compacted),
+        ("purges waiting", 0 if result.compacted else result.requests),
+        *waiting.items(),
+        ("bytes_before", result.bytes_before),
+        ("bytes_after", result.bytes_after),
+    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
             "compacted": result.compacted,
             "purges_since_last_compaction": result.requests,
+            "compaction_delay_days": delay,
+            **waiting,
             **({"bytes_before": result.bytes_before, "bytes_after": result.bytes_after} if result.compacted else {}),
             "preview": dg.MetadataValue.md(markdown_table(["fact", "value"], rows)),
         }

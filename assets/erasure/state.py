@@ -4,8 +4,9 @@ Every function here works on one connection and leaves TEMP tables behind for th
 
 * ``_erased(subject_key, deleted_at, erased_on)``: subjects with an accepted "Account Deleted" that
   occurred by the end of D (arrival_date <= D);
-* ``_held(email_key)``: e-mails currently held by a non-erased account (latest Account Created /
-  Email Changed as of the end of D). Such an e-mail is not an erased subject's identifier;
+* ``_held(email_key)``: erased subjects' e-mails currently held by a non-erased account (its latest
+  Account Created / Email Changed as of the end of D). Such an e-mail is not an erased subject's
+  identifier;
 * ``_targets(subject_key, kind, key)``: the identifiers to purge and to look for, i.e.
   ``compliance.erased_identifiers`` of the erased subjects minus the held e-mails.
 """
@@ -80,7 +81,7 @@ DUE_DATE_SQL = "(timezone('Europe/Prague', {ts})::DATE + INTERVAL 1 MONTH)::DATE
 
 
 def load_erased(con: duckdb.DuckDBPyConnection, day: date) -> int:
-    """TEMP _erased and _held as of the end of `day`; returns the number of erased subjects."""
+    """TEMP _erased as of the end of `day`; returns the number of erased subjects."""
     params = {"day": day, "end": end_of_day(day)}
     con.execute(
         """
@@ -93,20 +94,6 @@ def load_erased(con: duckdb.DuckDBPyConnection, day: date) -> int:
         FROM landing.events
         WHERE event = 'Account Deleted' AND arrival_date <= $day AND occurred_at <= $end
         GROUP BY subject_key
-        """,
-        params,
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _held AS
-        SELECT DISTINCT email_key
-        FROM landing.events
-        WHERE event IN ('Account Created', 'Email Changed') AND email_key IS NOT NULL
-          AND arrival_date <= $day AND occurred_at <= $end
-          AND subject_key NOT IN (SELECT subject_key FROM _erased)
-        QUALIFY row_number() OVER (
-            PARTITION BY subject_key
-            ORDER BY occurred_at DESC, arrival_date DESC, source_file DESC, line_number DESC) = 1
         """,
         params,
     )
@@ -144,8 +131,45 @@ def record_identifiers(con: duckdb.DuckDBPyConnection, day: date) -> int:
     ).fetchall()[0][0]
 
 
-def load_targets(con: duckdb.DuckDBPyConnection) -> int:
-    """TEMP _targets: identifiers of the subjects in _erased, less e-mails a live account holds."""
+def load_held(con: duckdb.DuckDBPyConnection, day: date) -> None:
+    """TEMP _held: the e-mails of erased subjects that a non-erased account holds at the end of `day`.
+
+    An account holds the e-mail of its latest Account Created / Email Changed. Only accounts that
+    ever had one of the erased subjects' e-mails can hold one now, so only their events are ranked
+    (not every account's: that was a window over all history, three times a night).
+    """
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _held AS
+        WITH erased_emails AS (
+            SELECT DISTINCT i.key AS email_key
+            FROM compliance.erased_identifiers i SEMI JOIN _erased USING (subject_key)
+            WHERE i.kind = 'email'
+        ), email_events AS (
+            SELECT subject_key, email_key, occurred_at, arrival_date, source_file, line_number
+            FROM landing.events
+            WHERE event IN ('Account Created', 'Email Changed') AND email_key IS NOT NULL
+              AND arrival_date <= $day AND occurred_at <= $end
+              AND subject_key NOT IN (SELECT subject_key FROM _erased)
+        ), candidates AS (
+            SELECT DISTINCT subject_key FROM email_events
+            WHERE email_key IN (SELECT email_key FROM erased_emails)
+        ), latest AS (
+            SELECT email_key FROM email_events
+            WHERE subject_key IN (SELECT subject_key FROM candidates)
+            QUALIFY row_number() OVER (
+                PARTITION BY subject_key
+                ORDER BY occurred_at DESC, arrival_date DESC, source_file DESC, line_number DESC) = 1
+        )
+        SELECT DISTINCT email_key FROM latest WHERE email_key IN (SELECT email_key FROM erased_emails)
+        """,
+        {"day": day, "end": end_of_day(day)},
+    )
+
+
+def load_targets(con: duckdb.DuckDBPyConnection, day: date) -> int:
+    """TEMP _held and _targets: identifiers of the subjects in _erased, less e-mails a live account holds."""
+    load_held(con, day)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _targets AS
@@ -163,5 +187,5 @@ def load_state(con: duckdb.DuckDBPyConnection, day: date, *, record: bool = Fals
     erased = load_erased(con, day)
     if record and erased:
         record_identifiers(con, day)
-    load_targets(con)
+    load_targets(con, day)
     return erased
