@@ -75,7 +75,7 @@ def python_snippet(code: str) -> dict:
     """Run `code` in a fresh interpreter with the project on the path; it prints one JSON line."""
     _, rss, out = timed([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)}, echo=False)
     data = json.loads(out.strip().splitlines()[-1])
-    data.setdefault("rss_mb", rss)
+    data.setdefault("snippet_rss_mb", rss)  # the snippet's own process, not a pipeline run's
     return data
 
 
