@@ -403,15 +403,19 @@ def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE _docs AS
         WITH lines AS (
-            SELECT file_seq, source_file, line_number, line, json_valid(line) AS is_json
+            SELECT file_seq, source_file, line_number, line, json_valid(line) AS is_json,
+                   -- valid JSON whose first non-blank character is an opening brace is an object
+                   is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object
             FROM _day_lines
         )
         SELECT file_seq, source_file, line_number,
                rtrim(line, chr(10) || chr(13)) AS line,
                is_json,
-               -- valid JSON whose first non-blank character is an opening brace is an object
-               is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object,
-               try(from_json(line, '{_EVENT_STRUCT}')) AS j
+               is_object,
+               -- only objects are parsed into the event struct: try() falls back to row-by-row
+               -- evaluation for a whole vector when one of its rows fails, so no broken line
+               -- may reach it
+               CASE WHEN is_object THEN try(from_json(line, '{_EVENT_STRUCT}')) END AS j
         FROM lines
         WHERE is_json OR trim(line, {_WS}) <> ''   -- blank lines are ignored and not counted
         """
@@ -435,18 +439,23 @@ def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
 
 
 def _classify_duplicates(con: duckdb.DuckDBPyConnection) -> None:
-    """First accepted copy of a messageId wins; later copies, here or in history, are duplicates."""
+    """First accepted copy of a messageId wins; later copies, here or in history, are duplicates.
+
+    TEMP _classified(file_seq, line_number, is_duplicate) has one row per valid line: only the
+    narrow key columns go through the window and the join with history, never the parsed line.
+    """
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH valid AS (
-            SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY file_seq, line_number) AS copy_no
+            SELECT file_seq, line_number, message_id,
+                   row_number() OVER (PARTITION BY message_id ORDER BY file_seq, line_number) AS copy_no
             FROM _checked WHERE reason IS NULL
         ), seen AS (
             SELECT DISTINCT e.message_id
             FROM landing.events e SEMI JOIN valid v ON e.message_id = v.message_id
         )
-        SELECT v.*, (v.copy_no > 1 OR s.message_id IS NOT NULL) AS is_duplicate
+        SELECT v.file_seq, v.line_number, (v.copy_no > 1 OR s.message_id IS NOT NULL) AS is_duplicate
         FROM valid v LEFT JOIN seen s USING (message_id)
         """
     )
@@ -480,8 +489,8 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
                CASE WHEN c.event = 'Email Changed' AND json_type(c.props, '$.previous_email') = 'VARCHAR'
                     THEN hmac_email(c.props->>'$.previous_email') END,
                c.source_file, c.line_number, ?::DATE
-        FROM _classified c JOIN _keys k USING (user_id)
-        WHERE NOT c.is_duplicate
+        FROM _checked c JOIN _classified d USING (file_seq, line_number) JOIN _keys k USING (user_id)
+        WHERE NOT d.is_duplicate
         ORDER BY c.file_seq, c.line_number
         """,
         [day],

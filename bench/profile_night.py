@@ -1,0 +1,118 @@
+"""Where a nightly run spends its time, statement by statement.
+
+    .venv/bin/python bench/profile_night.py --size 1m            # needs a cached backfill (bench/run.py)
+    .venv/bin/python bench/profile_night.py --size 1m --top 40
+
+Copies the post-backfill warehouse of a size (bench/cache/<size>/backfilled/), runs the nightly
+job for the 30th day in this process with every DuckDB statement timed, and prints the slowest
+statements with the function of assets/, checks/ or pipelines/ that ran them, plus the totals per
+function. Statements are shown by their first characters of SQL text only (no data values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import KEY, SIZES, START, cli_env  # noqa: E402
+
+TIMES: list[tuple[float, str, str]] = []
+
+
+def _caller() -> str:
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if any(f"/{p}/" in path for p in ("assets", "checks")) or path.endswith(("/pipelines/warehouse.py",)):
+            return f"{Path(path).parent.name}/{Path(path).stem}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "?"
+
+
+class TimedConnection:
+    """Delegates to a DuckDB connection and records how long each execute() takes."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def execute(self, sql, *args, **kwargs):
+        started = time.perf_counter()
+        result = self._con.execute(sql, *args, **kwargs)
+        TIMES.append((time.perf_counter() - started, _caller(), " ".join(str(sql).split())[:110]))
+        return result
+
+    def executemany(self, sql, *args, **kwargs):
+        started = time.perf_counter()
+        result = self._con.executemany(sql, *args, **kwargs)
+        TIMES.append((time.perf_counter() - started, _caller(), "MANY " + " ".join(str(sql).split())[:105]))
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._con.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1m", choices=sorted(SIZES))
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "cache")
+    args = parser.parse_args()
+    cache = args.cache / args.size
+    kept = cache / "backfilled"
+    if not (kept / "done.json").exists():
+        sys.exit(f"no cached backfill under {kept}: run bench/run.py --sizes {args.size} first")
+    work = cache / "profile"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(kept, work)
+    os.environ.update(cli_env(cache / "inbox", work))
+    os.environ["COMPLIANCE_HASH_KEY"] = KEY
+
+    import pipelines.resources as resources
+    import pipelines.warehouse as warehouse
+
+    original = warehouse.open_connection
+
+    def timed_open(*a, **k):
+        return TimedConnection(original(*a, **k))
+
+    resources.open_connection = timed_open
+    warehouse.open_connection = timed_open
+
+    from pipelines import config
+    from pipelines.runner import run_days
+
+    last = START + timedelta(days=args.days - 1)
+    started = time.perf_counter()
+    outcomes = run_days(config.load_settings(), [last], lambda i, n, o: None)
+    wall = time.perf_counter() - started
+    print(f"nightly {last}: success={outcomes[0].success} in {wall:.1f} s; SQL total {sum(t for t, *_ in TIMES):.1f} s")
+    by_fn: dict[str, float] = defaultdict(float)
+    for t, fn, _ in TIMES:
+        by_fn[fn] += t
+    print("\n-- by function")
+    for fn, t in sorted(by_fn.items(), key=lambda x: -x[1])[: args.top]:
+        print(f"{t:7.2f}  {fn}")
+    print("\n-- slowest statements")
+    for t, fn, sql in sorted(TIMES, reverse=True)[: args.top]:
+        print(f"{t:7.2f}  {fn:45s} {sql}")
+    return 0 if outcomes[0].success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
