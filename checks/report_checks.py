@@ -30,7 +30,7 @@ import pandas as pd
 
 from assets.common import POOL, day_of
 from assets.landing.contract import CONSENT_EVENTS
-from assets.reports.csvsafe import EMAIL_PATTERN
+from assets.reports.csvsafe import EMAIL_SEARCH
 from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES, SUMMARY_FILE, VIOLATIONS_FILE
 from assets.reports.summary import DATA_QUALITY_FAILED, REPORT_ASSET, rule_ids
 from checks.gx_runner import Expect, SuiteOutcome, assertion, merge, validate_frame
@@ -335,7 +335,7 @@ def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
     except OSError:
         pass
     tampered = sorted(n for n in REPORT_FILES if n not in contents or listed.get(n) != _sha256(contents[n]))
-    with_email = sorted(n for n, data in contents.items() if EMAIL_PATTERN.search(data.decode("utf-8", "replace")))
+    with_email = sorted(n for n, data in contents.items() if EMAIL_SEARCH.search(data.decode("utf-8", "replace")))
     page = contents.get(HTML_FILE, b"").decode("utf-8", "replace")
     outcome = SuiteOutcome(
         "report_files",
