@@ -2,8 +2,9 @@
 
 Each suite validates a pandas frame pulled from DuckDB (checks/gx_runner.py): the landing suites
 see ONLY the arrival day's batch (arrival_date = D), never history; the core suites see the core
-tables, which hold the state as of the end of D. Cross-table rules (interval overlap, consent rows
-of known subjects) are SQL checks next to the core assets.
+tables, which hold the state as of the end of D, through a daily sample of at most SAMPLE_ROWS
+rows each (uniqueness is asserted over the whole table in SQL). Cross-table rules (interval
+overlap, consent rows of known subjects) are SQL checks next to the core assets.
 
 Severity: ERROR where a failure makes the report wrong (the headline then says "data quality
 failed" and the report's gate check fails the run); WARN otherwise. None is `blocking` in Dagster:
@@ -18,7 +19,7 @@ import pandas as pd
 
 from assets.common import POOL, day_of
 from assets.landing.contract import CHANNELS, EVENTS, MESSAGE_ID_MAX
-from checks.gx_runner import Expect, SuiteOutcome, outcomes_markdown, validate_frame
+from checks.gx_runner import Expect, Outcome, SuiteOutcome, assertion, merge, outcomes_markdown, validate_frame
 from checks.results import ERROR, WARN, check_result, record_expectations
 from pipelines.clock import end_of_day
 from pipelines.partitions import nightly_partitions
@@ -29,6 +30,18 @@ HEX_KEY = r"^[0-9a-f]{64}$"
 FUTURE_TOLERANCE = timedelta(hours=1)
 MAX_REJECTED_SHARE = 0.05
 MAX_DUPLICATE_SHARE = 0.05
+#: Rows of a core table that its GX suite validates each night: a sample that changes every day
+#: (ordered by a hash of the row's key and the day), so that the suite's time and memory do not
+#: grow with history. Uniqueness, which no sample can show, is asserted in SQL over the whole table.
+SAMPLE_ROWS = 100_000
+WHOLE_TABLE_UNIQUE_SUBJECT = "one row per subject over the whole table (SQL)"
+WHOLE_TABLE_UNIQUE_MESSAGE = "one row per consent event over the whole table (SQL)"
+
+
+def _sampled(frame: pd.DataFrame, total: int, what: str) -> str:
+    if len(frame) == total:
+        return f"{total} {what}"
+    return f"{len(frame)} of {total} {what} (a daily sample)"
 
 
 def suite_result(
@@ -159,11 +172,13 @@ def landing_files_expectations() -> list[Expect]:
     ]
 
 
-def club_membership_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def club_membership_frame(con: duckdb.DuckDBPyConnection, day, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
     return con.execute(
         """SELECT subject_key, valid_from, valid_to, end_reason,
                   valid_to IS NOT NULL AS closed, end_reason IS NOT NULL AS has_end_reason
-           FROM core.club_membership"""
+           FROM core.club_membership
+           ORDER BY hash(subject_key, valid_from, $day::VARCHAR) LIMIT $limit""",
+        {"day": day, "limit": limit},
     ).df()
 
 
@@ -209,10 +224,12 @@ def club_membership_expectations(day) -> list[Expect]:
     ]
 
 
-def consent_history_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def consent_history_frame(con: duckdb.DuckDBPyConnection, day, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
     return con.execute(
         """SELECT subject_key, occurred_at, granted, message_id
-           FROM core.consent_history"""
+           FROM core.consent_history
+           ORDER BY hash(message_id, $day::VARCHAR) LIMIT $limit""",
+        {"day": day, "limit": limit},
     ).df()
 
 
@@ -236,8 +253,22 @@ def consent_history_expectations(day) -> list[Expect]:
     ]
 
 
-def accounts_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute("SELECT account_id, subject_key, created_at, status FROM core.accounts").df()
+def accounts_frame(con: duckdb.DuckDBPyConnection, day, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
+    return con.execute(
+        """SELECT account_id, subject_key, created_at, status FROM core.accounts
+           ORDER BY hash(subject_key, $day::VARCHAR) LIMIT $limit""",
+        {"day": day, "limit": limit},
+    ).df()
+
+
+def unique_over_table(con: duckdb.DuckDBPyConnection, table: str, column: str, statement: str) -> Outcome:
+    """SQL assertion over the whole core table (a sample cannot show uniqueness): every value once."""
+    rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT {column}) FROM {table}").fetchall()[0]
+    return assertion(statement, rows == distinct, rows, rows - distinct)
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def accounts_expectations(day) -> list[Expect]:
@@ -298,9 +329,9 @@ def club_membership_meets_expectations(context: dg.AssetCheckExecutionContext, w
     """GX suite on CLUB intervals: valid_from < valid_to, end reasons, nothing after the end of the day."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        frame = club_membership_frame(con)
+        frame = club_membership_frame(con, day)
         outcome = validate_frame("club_membership", frame, club_membership_expectations(day))
-        subject = f"{len(frame)} membership interval(s)"
+        subject = _sampled(frame, table_rows(con, "core.club_membership"), "membership interval(s)")
         return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)
 
 
@@ -309,9 +340,13 @@ def consent_history_meets_expectations(context: dg.AssetCheckExecutionContext, w
     """GX suite on consent history: one row per consent event, a value, nothing after the end of the day."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        frame = consent_history_frame(con)
-        outcome = validate_frame("consent_history", frame, consent_history_expectations(day))
-        subject = f"{len(frame)} consent row(s)"
+        frame = consent_history_frame(con, day)
+        outcome = merge(
+            "consent_history",
+            validate_frame("consent_history", frame, consent_history_expectations(day)),
+            [unique_over_table(con, "core.consent_history", "message_id", WHOLE_TABLE_UNIQUE_MESSAGE)],
+        )
+        subject = _sampled(frame, table_rows(con, "core.consent_history"), "consent row(s)")
         return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)
 
 
@@ -320,7 +355,11 @@ def accounts_meet_expectations(context: dg.AssetCheckExecutionContext, warehouse
     """GX suite on accounts: one row per subject, a known status, an account id (non-erased only)."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        frame = accounts_frame(con)
-        outcome = validate_frame("accounts", frame, accounts_expectations(day))
-        subject = f"{len(frame)} account(s)"
+        frame = accounts_frame(con, day)
+        outcome = merge(
+            "accounts",
+            validate_frame("accounts", frame, accounts_expectations(day)),
+            [unique_over_table(con, "core.accounts", "subject_key", WHOLE_TABLE_UNIQUE_SUBJECT)],
+        )
+        subject = _sampled(frame, table_rows(con, "core.accounts"), "account(s)")
         return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)

@@ -291,3 +291,49 @@ def test_landing_suite_checks_only_the_day_batch_and_a_failure_fails_the_run(env
     page = (env.reports / str(next_day) / "compliance_report.html").read_text()
     assert "Data quality failed" in page
     assert "event is one of the 13 contract events" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# Core suites: a daily sample for the row-level expectations, uniqueness over the whole table
+# ---------------------------------------------------------------------------------------------
+
+
+def core_accounts(rows: int, *, duplicate: bool = False):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA core")
+    con.execute(
+        """CREATE TABLE core.accounts AS
+           SELECT 'acc_' || i AS account_id, sha256('subject-' || i) AS subject_key,
+                  TIMESTAMPTZ '2026-11-01 10:00:00+01' AS created_at, 'active' AS status
+           FROM range(?) t(i)""",
+        [rows],
+    )
+    if duplicate:  # one subject twice, wherever the sample falls
+        con.execute("INSERT INTO core.accounts SELECT * FROM core.accounts WHERE account_id = 'acc_7'")
+    return con
+
+
+def test_core_frames_are_a_daily_sample_of_at_most_the_limit():
+    from checks.gx_suites import accounts_frame
+
+    con = core_accounts(1_000)
+    today = accounts_frame(con, D, limit=100)
+    assert len(today) == 100 and today["subject_key"].is_unique
+    assert accounts_frame(con, D, limit=100).equals(today)  # a re-run validates the same rows
+    tomorrow = accounts_frame(con, D + timedelta(days=1), limit=100)
+    assert set(tomorrow["subject_key"]) != set(today["subject_key"])  # the sample moves every day
+    assert len(accounts_frame(con, D, limit=5_000)) == 1_000  # a small table is validated whole
+
+
+def test_uniqueness_is_asserted_over_the_whole_table_not_the_sample():
+    from checks.gx_suites import WHOLE_TABLE_UNIQUE_SUBJECT, accounts_frame, unique_over_table
+
+    clean = unique_over_table(core_accounts(1_000), "core.accounts", "subject_key", WHOLE_TABLE_UNIQUE_SUBJECT)
+    assert (clean.success, clean.evaluated, clean.unexpected) == (True, 1_000, 0)
+    con = core_accounts(1_000, duplicate=True)
+    sample = accounts_frame(con, D, limit=10)
+    assert sample["subject_key"].is_unique  # the sample alone would not see the duplicate
+    found = unique_over_table(con, "core.accounts", "subject_key", WHOLE_TABLE_UNIQUE_SUBJECT)
+    assert (found.success, found.evaluated, found.unexpected) == (False, 1_001, 1)
