@@ -39,6 +39,7 @@ WHOLE_TABLE_UNIQUE_MESSAGE = "one row per consent event over the whole table (SQ
 
 
 def _sampled(frame: pd.DataFrame, total: int, what: str) -> str:
+    """What a core suite saw, for its description: the whole table, or a sample of it."""
     if len(frame) == total:
         return f"{total} {what}"
     return f"{len(frame)} of {total} {what} (a daily sample)"

@@ -490,6 +490,35 @@ def test_residual_in_a_retained_inbox_file_is_found_until_retention_deletes_it(e
     assert env.query("SELECT count(*) FROM ops.inbox_keys WHERE folder = '2026-11-02'") == [(0,)]
 
 
+def test_an_inbox_key_cache_in_the_old_text_format_is_rebuilt_and_still_finds_residuals(env):
+    account, mail = unique("acc_"), high_entropy_email()
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [created(account, "2026-11-02T09:00:00+01:00", mail), deleted(account, "2026-11-02T18:00:00+01:00")],
+    )
+    subject = env.subject_key(account)
+    night(env, "2026-11-02")
+    assert register(env)[subject][2] == "inbox"
+    # The cache as an earlier version wrote it: keys as 64-character hex text, a scan recorded.
+    with env.connect() as con:
+        con.execute("CREATE TABLE ops.old_keys AS SELECT folder, kind, lower(hex(key)) AS key FROM ops.inbox_keys")
+        con.execute("DROP TABLE ops.inbox_keys")
+        con.execute("ALTER TABLE ops.old_keys RENAME TO inbox_keys")
+        assert con.execute("SELECT count(*) FROM ops.inbox_keys WHERE key = ?", [subject]).fetchall() == [(1,)]
+
+    night(env, "2026-11-03")
+
+    types = env.query(
+        """SELECT data_type FROM information_schema.columns
+           WHERE table_schema = 'ops' AND table_name = 'inbox_keys' AND column_name = 'key'"""
+    )
+    assert types == [("BLOB",)]  # no longer a text column: the warehouse scan does not read it
+    # rebuilt from the retained folders (not left empty), and the residual is still found there
+    assert env.query("SELECT count(*) FROM ops.inbox_keys WHERE key = unhex(?)", [subject]) == [(1,)]
+    assert register(env)[subject][2] == "inbox"
+
+
 # ---------------------------------------------------------------------------------------------
 # A backfill over generated data
 # ---------------------------------------------------------------------------------------------

@@ -193,6 +193,8 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
     missing = "(SELECT kind, key FROM _new_targets EXCEPT SELECT kind, key FROM _target_plain)"
     accounts = f"(SELECT key FROM {missing} WHERE kind = 'account_id')"
     emails = f"(SELECT key FROM {missing} WHERE kind = 'email')"
+    if not con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]:
+        return 0  # every new target's plain identifier is known already (the purge's call found them)
     found = []
     for schema, table in tables_with_columns(con, "subject_key", "account_id"):
         found.append(

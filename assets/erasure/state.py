@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS ops.inbox_scans (
 CREATE TABLE IF NOT EXISTS ops.inbox_keys (
     folder        VARCHAR NOT NULL,
     kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
-    key           VARCHAR NOT NULL            -- subject_key or email_key of a token found there
+    key           BLOB NOT NULL               -- the 32 bytes of the subject_key or email_key of a token found there
 );
 -- Text columns the residual scan found clean, by a fingerprint of their values and of the targets.
 CREATE TABLE IF NOT EXISTS ops.scan_cache (
@@ -67,7 +67,23 @@ EXEMPT_TABLES: frozenset[tuple[str, str]] = frozenset(
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    _migrate_inbox_keys(con)
     con.execute(ERASURE_DDL)
+
+
+def _migrate_inbox_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """ops.inbox_keys once kept its keys as 64-character hex text, which the residual scan read
+    (and grouped, twice a night: millions of keys at 1M accounts) though a key is never an
+    identifier. It is a cache of the retained inbox folders: drop it, and the next scan of the
+    inbox rebuilds it with the keys' bytes."""
+    old = con.execute(
+        """SELECT count(*) FROM information_schema.columns
+           WHERE table_catalog = current_database() AND table_schema = 'ops' AND table_name = 'inbox_keys'
+             AND column_name = 'key' AND data_type = 'VARCHAR'"""
+    ).fetchall()[0][0]
+    if old:
+        con.execute("DROP TABLE ops.inbox_keys")
+        con.execute("DELETE FROM ops.inbox_scans")
 
 
 def due_date(deleted_on: date) -> date:

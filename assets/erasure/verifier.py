@@ -5,7 +5,8 @@ that no live account holds now) found in:
 
 * ``warehouse``: any text column of any warehouse table (the generic scan, ``scan.py``);
 * ``inbox``: a retained event file under ``<inbox>/events/`` (userIds and e-mail-like tokens of
-  every line, hashed and cached per folder by its file manifest in ``ops.inbox_keys``);
+  every line, hashed and cached per folder by its file manifest in ``ops.inbox_keys``, as the
+  keys' bytes);
 * ``<system>``: the latest export of that system dated at or before D (``landing.export_keys``),
   matched by subject_key and by email_key.
 
@@ -132,7 +133,8 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
             con.execute(
                 """
                 INSERT INTO ops.inbox_keys
-                SELECT DISTINCT ?, kind, CASE kind WHEN 'account_id' THEN hmac_subject(tok) ELSE hmac_email(tok) END
+                SELECT DISTINCT ?, kind,
+                       unhex(CASE kind WHEN 'account_id' THEN hmac_subject(tok) ELSE hmac_email(tok) END)
                 FROM (SELECT DISTINCT kind, tok FROM _inbox_tokens)
                 """,
                 [folder],
@@ -184,7 +186,7 @@ def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> No
         CREATE OR REPLACE TEMP TABLE _residuals AS
         SELECT DISTINCT subject_key, 'warehouse' AS location FROM _warehouse_hits
         UNION
-        SELECT t.subject_key, 'inbox' FROM ops.inbox_keys k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
+        SELECT t.subject_key, 'inbox' FROM ops.inbox_keys k JOIN _targets t ON t.kind = k.kind AND unhex(t.key) = k.key
         UNION
         SELECT t.subject_key, x.system FROM landing.export_keys x
         JOIN _targets t ON t.kind = 'account_id' AND t.key = x.subject_key
