@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from pipelines import config
-from pipelines.warehouse import acquire_run_lock, compact, open_connection, release_freed_memory
+from pipelines.warehouse import acquire_run_lock, compact, open_connection
 
 
 class Warehouse(DuckDBResource):
@@ -44,7 +44,6 @@ class Warehouse(DuckDBResource):
             yield con
         finally:
             con.close()
-            release_freed_memory()
 
     def compact(self) -> dict[str, int]:
         """Copy the warehouse into a fresh file (byte-level erasure); no connection may be open."""

@@ -6,8 +6,6 @@ the CLI holds a lock file and every Dagster asset runs in the `warehouse` pool.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fcntl
 import logging
 import os
@@ -323,33 +321,6 @@ def connect(database: Path, hash_key: str, *, read_only: bool = False) -> Iterat
         yield con
     finally:
         con.close()
-        release_freed_memory()
-
-
-_LIBC: list = []
-
-
-def release_freed_memory() -> None:
-    """Hand memory that was freed back to the operating system (glibc's malloc_trim).
-
-    DuckDB allocates with the system malloc here. glibc keeps freed memory in its arenas, so a
-    process that opens the warehouse night after night (a backfill, the CLI's catch-up, a test
-    run) grew its resident set by gigabytes without using them: a 29-day backfill at 1M accounts
-    peaked at 11.7 GB with a 2 GB DuckDB memory limit. Called after every connection closes. A
-    no-op where there is no glibc.
-    """
-    if not _LIBC:
-        name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(name) if name else None
-            trim = getattr(libc, "malloc_trim", None)
-        except OSError:
-            trim = None
-        if trim is not None:
-            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-        _LIBC.append(trim)
-    if _LIBC[0] is not None:
-        _LIBC[0](0)
 
 
 def _fsync_path(path: Path) -> None:
