@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from assets.common import POOL, day_of
+from assets.common import POOL, day_of, row_count
 from assets.landing.contract import CHANNELS, EVENTS, MESSAGE_ID_MAX
 from checks.gx_runner import Expect, Outcome, SuiteOutcome, assertion, merge, outcomes_markdown, validate_frame
 from checks.results import ERROR, WARN, check_result, record_expectations
@@ -38,11 +38,25 @@ WHOLE_TABLE_UNIQUE_SUBJECT = "one row per subject over the whole table (SQL)"
 WHOLE_TABLE_UNIQUE_MESSAGE = "one row per consent event over the whole table (SQL)"
 
 
-def _sampled(frame: pd.DataFrame, total: int, what: str) -> str:
-    """What a core suite saw, for its description: the whole table, or a sample of it."""
-    if len(frame) == total:
-        return f"{total} {what}"
-    return f"{len(frame)} of {total} {what} (a daily sample)"
+def _core_suite(
+    context: dg.AssetCheckExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    day,
+    *,
+    table: str,
+    frame: pd.DataFrame,
+    expectations: list[Expect],
+    what: str,
+    unique: tuple[str, str] | None = None,
+) -> dg.AssetCheckResult:
+    """A core table's suite: GX on its daily sample, plus (column, statement) uniqueness over the whole table."""
+    suite = table.split(".", 1)[1]
+    outcome = validate_frame(suite, frame, expectations)
+    if unique is not None:
+        outcome = merge(suite, outcome, [unique_over_table(con, table, *unique)])
+    total = row_count(con, table)
+    subject = f"{total} {what}" if len(frame) == total else f"{len(frame)} of {total} {what} (a daily sample)"
+    return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)
 
 
 def suite_result(
@@ -268,10 +282,6 @@ def unique_over_table(con: duckdb.DuckDBPyConnection, table: str, column: str, s
     return assertion(statement, rows == distinct, rows, rows - distinct)
 
 
-def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-
-
 def accounts_expectations(day) -> list[Expect]:
     return [
         Expect(
@@ -330,10 +340,15 @@ def club_membership_meets_expectations(context: dg.AssetCheckExecutionContext, w
     """GX suite on CLUB intervals: valid_from < valid_to, end reasons, nothing after the end of the day."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        frame = club_membership_frame(con, day)
-        outcome = validate_frame("club_membership", frame, club_membership_expectations(day))
-        subject = _sampled(frame, table_rows(con, "core.club_membership"), "membership interval(s)")
-        return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)
+        return _core_suite(
+            context,
+            con,
+            day,
+            table="core.club_membership",
+            frame=club_membership_frame(con, day),
+            expectations=club_membership_expectations(day),
+            what="membership interval(s)",
+        )
 
 
 @_check(["core", "consent_history"], "consent_history_meets_expectations", ERROR)
@@ -341,14 +356,16 @@ def consent_history_meets_expectations(context: dg.AssetCheckExecutionContext, w
     """GX suite on consent history: one row per consent event, a value, nothing after the end of the day."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        frame = consent_history_frame(con, day)
-        outcome = merge(
-            "consent_history",
-            validate_frame("consent_history", frame, consent_history_expectations(day)),
-            [unique_over_table(con, "core.consent_history", "message_id", WHOLE_TABLE_UNIQUE_MESSAGE)],
+        return _core_suite(
+            context,
+            con,
+            day,
+            table="core.consent_history",
+            frame=consent_history_frame(con, day),
+            expectations=consent_history_expectations(day),
+            what="consent row(s)",
+            unique=("message_id", WHOLE_TABLE_UNIQUE_MESSAGE),
         )
-        subject = _sampled(frame, table_rows(con, "core.consent_history"), "consent row(s)")
-        return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)
 
 
 @_check(["core", "accounts"], "accounts_meet_expectations", ERROR)
@@ -356,11 +373,13 @@ def accounts_meet_expectations(context: dg.AssetCheckExecutionContext, warehouse
     """GX suite on accounts: one row per subject, a known status, an account id (non-erased only)."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        frame = accounts_frame(con, day)
-        outcome = merge(
-            "accounts",
-            validate_frame("accounts", frame, accounts_expectations(day)),
-            [unique_over_table(con, "core.accounts", "subject_key", WHOLE_TABLE_UNIQUE_SUBJECT)],
+        return _core_suite(
+            context,
+            con,
+            day,
+            table="core.accounts",
+            frame=accounts_frame(con, day),
+            expectations=accounts_expectations(day),
+            what="account(s)",
+            unique=("subject_key", WHOLE_TABLE_UNIQUE_SUBJECT),
         )
-        subject = _sampled(frame, table_rows(con, "core.accounts"), "account(s)")
-        return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject)
