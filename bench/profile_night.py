@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 from bench.run import KEY, SIZES, START, cli_env  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
+#: Characters of SQL text kept per statement (--dump keeps more).
+SQL_CHARS = 110
 
 
 def _caller() -> str:
@@ -47,13 +49,13 @@ class TimedConnection:
     def execute(self, sql, *args, **kwargs):
         started = time.perf_counter()
         result = self._con.execute(sql, *args, **kwargs)
-        TIMES.append((time.perf_counter() - started, _caller(), " ".join(str(sql).split())[:110]))
+        TIMES.append((time.perf_counter() - started, _caller(), " ".join(str(sql).split())[:SQL_CHARS]))
         return result
 
     def executemany(self, sql, *args, **kwargs):
         started = time.perf_counter()
         result = self._con.executemany(sql, *args, **kwargs)
-        TIMES.append((time.perf_counter() - started, _caller(), "MANY " + " ".join(str(sql).split())[:105]))
+        TIMES.append((time.perf_counter() - started, _caller(), "MANY " + " ".join(str(sql).split())[:SQL_CHARS]))
         return result
 
     def __getattr__(self, name):
@@ -72,7 +74,11 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "cache")
+    parser.add_argument("--dump", type=Path, help="also write every statement, in order, to this TSV file")
     args = parser.parse_args()
+    if args.dump:
+        global SQL_CHARS
+        SQL_CHARS = 600
     cache = args.cache / args.size
     kept = cache / "backfilled"
     if not (kept / "done.json").exists():
@@ -111,6 +117,8 @@ def main() -> int:
     print("\n-- slowest statements")
     for t, fn, sql in sorted(TIMES, reverse=True)[: args.top]:
         print(f"{t:7.2f}  {fn:45s} {sql}")
+    if args.dump:
+        args.dump.write_text("".join(f"{t:.3f}\t{fn}\t{sql}\n" for t, fn, sql in TIMES))
     return 0 if outcomes[0].success else 1
 
 

@@ -17,7 +17,10 @@ import json
 import uuid
 from datetime import date, timedelta
 
+import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assets.erasure import scan
 from assets.erasure.purge import purge
@@ -155,6 +158,27 @@ def test_when_the_plain_identifiers_are_gone_every_value_is_checked_again(env, r
     assert check(env, "2026-11-03") == [("scratch.notes", "note", env.subject_key(account))]
 
 
+@pytest.mark.parametrize("kept_elsewhere", [True, False])
+def test_plain_identifiers_gone_from_the_events_are_looked_for_in_every_keyed_table(env, remembered, kept_elsewhere):
+    account, address = unique("acc_"), mail()
+    first_night(env, account, address, "placeholder")
+    erase(env, account)
+    subject = env.subject_key(account)
+    with env.connect() as con:
+        ingest_day(con, env.inbox, date(2026, 11, 3))
+        con.execute("UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?", [subject])
+        if kept_elsewhere:  # a table keyed by subject_key that still has the account id
+            con.execute("CREATE TABLE scratch.crm (subject_key VARCHAR, account_id VARCHAR)")
+            con.execute("INSERT INTO scratch.crm VALUES (?, ?)", [subject, account])
+        load_state(con, date(2026, 11, 3), record=True)
+        missing = scan.remember_new_target_plaintext(con)
+        found = con.execute("SELECT kind, plain = ? FROM _target_plain WHERE key = ?", [account, subject]).fetchall()
+
+    # the e-mail was only ever in the events' properties: it stays missing either way
+    assert missing == (1 if kept_elsewhere else 2)
+    assert found == ([("account_id", True)] if kept_elsewhere else [])
+
+
 def test_a_remembered_value_that_left_and_came_back_is_checked_again(env, remembered):
     account, address = unique("acc_"), mail()
     note = f"call back {address}"
@@ -185,6 +209,35 @@ def test_a_value_added_after_the_erasure_is_checked_against_every_target(env, re
         load_state(con, date(2026, 11, 3))
         scan_warehouse(con)
         assert con.execute("SELECT count(DISTINCT digest) FROM _warehouse_hits").fetchall() == [(2,)]
+
+
+def test_a_column_found_clean_is_read_again_only_when_its_values_change(env, remembered, monkeypatch):
+    account, address = unique("acc_"), mail()
+    first_night(env, account, address, "placeholder")
+    with env.connect() as con:  # a nullable column: NULLs are not values, and do not upset the fingerprint
+        con.execute("CREATE TABLE scratch.maybe (v VARCHAR)")
+        con.execute("INSERT INTO scratch.maybe VALUES ('x'), (NULL), ('x')")
+    collected: list[str] = []
+    original = scan._collect_column
+
+    def spy(con, col, number, *, search):
+        if col.table_name != "ops.scan_cache":  # the cache's own rows change with every scan
+            collected.append(f"{col.table_name}.{col.column}")
+        return original(con, col, number, search=search)
+
+    monkeypatch.setattr(scan, "_collect_column", spy)
+    assert check(env, "2026-11-02") == []
+    assert collected == ["scratch.maybe.v"]  # new: read; everything else is unchanged since found clean
+
+    collected.clear()
+    assert check(env, "2026-11-02") == []
+    assert collected == []  # the fingerprints of one pass per table match what the scan recorded
+
+    collected.clear()
+    with env.connect() as con:
+        con.execute("UPDATE scratch.maybe SET v = 'y' WHERE v IS NULL")  # a NULL becomes a value
+    assert check(env, "2026-11-02") == []
+    assert collected == ["scratch.maybe.v"]
 
 
 @pytest.mark.slow
@@ -227,3 +280,32 @@ def test_generated_nights_give_the_same_outcome_with_and_without_the_memory(tmp_
     assert remembered > 0 and none == 0
     assert with_memory == without_memory
     assert any(hits for hits, _, _ in with_memory)  # the copied table held erased identifiers
+
+
+_ALPHABET = st.sampled_from(
+    [" ", "\t", "\n", "\r", "\f", "\v", "\x00", "\x01", "\x1f", "!", "@", '"', "\\", "a", "Z", "0", "{", ":",
+     "\u0301", "\u00a0", "\u2028", "é", "😀"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(_ALPHABET, max_size=6), min_size=1, max_size=40))
+def test_a_value_that_is_not_special_is_its_only_token(values):
+    """The memory looks a plain value up by its own digest only: that is sound only if every value
+    `_SPECIAL` calls plain has no token but itself (no '@', '"', '\\', no trimmable whitespace)."""
+    con = duckdb.connect()
+    try:
+        scan.install_scan_macros(con)
+        rows = con.execute(
+            f"""SELECT v, erasure_tokens(v) FROM (SELECT unnest($values::VARCHAR[]) AS v)
+                WHERE NOT {scan._SPECIAL}""",
+            {"values": values},
+        ).fetchall()
+    finally:
+        con.close()
+    for value, tokens in rows:
+        assert tokens == [value], (value, tokens)
+    # the other way round is not required, but whitespace at either end must always count
+    for value in values:
+        if value and (value[0] in " \t\n\r\f\v" or value[-1] in " \t\n\r\f\v"):
+            assert value not in {v for v, _ in rows}, value
