@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                      # 100k, 1M and 3M accounts (hours)
     .venv/bin/python bench/run.py --sizes 100k,1m      # a subset
     .venv/bin/python bench/run.py --sizes 3m --reuse   # re-measure on a cached backfill
+    .venv/bin/python bench/run.py --sizes 100k,1m --reuse 1m   # backfill 100k again, reuse 1M's
 
 For each size it generates (or reuses, cached under bench/cache/<size>/inbox) a 30-day inbox with
 ~10 events per account, runs a full backfill of the first 29 days and then the 30th day as the
@@ -210,7 +211,7 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
     last = START + timedelta(days=days - 1)
     env = cli_env(inbox, work)
     shutil.rmtree(work, ignore_errors=True)
-    if args.reuse and (kept / "done.json").exists():
+    if label in args.reuse and (kept / "done.json").exists():
         shutil.copytree(kept, work)
         backfill = json.loads((kept / "done.json").read_text())
         print(f"  reusing the backfill of {backfill['finished']}", flush=True)
@@ -517,12 +518,19 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "cache")
     parser.add_argument("--repeats", type=int, default=2, help="nightly runs per size (median reported)")
     parser.add_argument("--one-core", action="store_true", help="also run the nightly day on one core")
-    parser.add_argument("--reuse", action="store_true", help="reuse a cached backfill when there is one")
+    parser.add_argument(
+        "--reuse",
+        nargs="?",
+        const="all",
+        default="",
+        help="reuse a cached backfill when there is one: for every size, or for the sizes given (--reuse 1m,3m)",
+    )
     parser.add_argument("--no-pandas", dest="pandas", action="store_false")
     parser.add_argument("--pandas-3m", action="store_true", help="run the pandas baseline at 3M too")
     parser.add_argument("--notes", default="", help="a paragraph placed under the header of results.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
+    args.reuse = set(args.sizes.split(",")) if args.reuse == "all" else set(filter(None, args.reuse.split(",")))
     results_file = args.cache / "results.json"
     results = []
     for label in args.sizes.split(","):
