@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import KEY, SIZES, START, cli_env  # noqa: E402
+from bench.run import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
 #: Characters of SQL text kept per statement (--dump keeps more).
@@ -85,7 +85,8 @@ def main() -> int:
         sys.exit(f"no cached backfill under {kept}: run bench/run.py --sizes {args.size} first")
     work = cache / "profile"
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(kept, work)
+    shutil.copytree(kept, work, ignore=shutil.ignore_patterns("warehouse.duckdb*"))
+    copy_durable(kept / "warehouse.duckdb", work / "warehouse.duckdb")
     os.environ.update(cli_env(cache / "inbox", work))
     os.environ["COMPLIANCE_HASH_KEY"] = KEY
 
