@@ -407,6 +407,12 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, bool | None]]:
     return rows
 
 
+def merge_results(earlier: list[dict], measured: list[dict]) -> list[dict]:
+    """This invocation's results, plus earlier ones of the sizes it did not measure, smallest first."""
+    now = {r["label"] for r in measured}
+    return sorted([r for r in earlier if r["label"] not in now] + measured, key=lambda r: r["accounts"])
+
+
 def short_step(key: str) -> str:
     return key.replace("__", "/")
 
@@ -573,13 +579,11 @@ def main() -> int:
     # Sizes measured by an earlier invocation are kept (each with its own date and commit), so a
     # long size can be measured on its own and still appear in one table with the others.
     earlier = json.loads(results_file.read_text()) if args.keep and results_file.exists() else []
-    kept = [r for r in earlier if r["label"] not in sizes]
     results = []
     for label in sizes:
         results.append(bench_size(label, SIZES[label], args.days, args.cache, args))
-        merged = sorted(kept + results, key=lambda r: r["accounts"])
-        results_file.write_text(json.dumps(merged, indent=1, default=str))
-    results = sorted(kept + results, key=lambda r: r["accounts"])
+        results_file.write_text(json.dumps(merge_results(earlier, results), indent=1, default=str))
+    results = merge_results(earlier, results)
     machine = f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
     text = render(results, machine, args.notes)
     args.out.write_text(text)

@@ -1,0 +1,142 @@
+"""The benchmark's own arithmetic: what it reports as met or missed must follow the issue's targets."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run_under_test", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def result(label: str, accounts: int, nightly_s: float, **over) -> dict:
+    """A result as bench_size() writes it, with only the fields the report reads."""
+    run = {
+        "in_process_s": nightly_s,
+        "wall_s": nightly_s + 4,
+        "rss_mb": 1000.0,
+        "load_before": 1.0,
+        "load_after": 1.0,
+        "warehouse_mb": 100.0,
+        "events_in_warehouse": accounts * 9,
+        "steps": {"compliance__purge_log": nightly_s / 2},
+    }
+    r = {
+        "label": label,
+        "accounts": accounts,
+        "events_total": accounts * 10,
+        "events_last_day": accounts // 3,
+        "backfill": {"wall_s": 100.0, "rss_mb": 1000.0, "days": 1, "per_day_s": {"2026-09-01": 3.0}},
+        "nightly_runs": [run],
+        "nightly": run,
+        "one_core": None,
+        "compaction_night": {**run, "in_process_s": nightly_s + 1},
+        "ingest": {
+            "lines": 1000,
+            "parser_s": 1.0,
+            "parser_csv_s": 1.0,
+            "ingest_empty_s": 2.0,
+            "ingest_history_s": 2.0,
+            "accepted": 990,
+        },
+        "snapshot_mb": 100.0,
+    }
+    for key, value in over.items():
+        section, _, field = key.partition("__")
+        if field:
+            r[section] = {**r[section], field: value}
+        else:
+            r[section] = value
+    return r
+
+
+def verdict(bench, results: list[dict], prefix: str) -> bool:
+    """Met or not, for the one target whose text starts with `prefix`."""
+    (ok,) = [ok for target, _, _, ok in bench.targets(results) if target.startswith(prefix)]
+    return ok
+
+
+NIGHTLY_1M = "Nightly day at 1M"
+NIGHTLY_3M = "Nightly day at 3M"
+PARSER = "Ingestion of a day"
+HISTORY = "Ingestion time depends"
+RSS = "Peak RSS"
+
+
+def test_growth_exponent_of_a_square_root_curve_is_one_half(bench):
+    results = [result(label, n, 10 * math.sqrt(n / 100_000)) for label, n in (("100k", 100_000), ("1m", 10**6))]
+    assert bench.growth_exponent(results) == pytest.approx(0.5)
+    assert bench.growth_exponent(results[:1]) is None  # one size: no curve
+
+
+def test_targets_at_their_exact_boundaries(bench):
+    one = result("1m", 10**6, 30.0, ingest__ingest_history_s=2.0, ingest__ingest_empty_s=1.6)
+    three = result("3m", 3 * 10**6, 90.0)
+    both = [one, three]
+    assert verdict(bench, both, NIGHTLY_1M) is False  # "< 30 s": 30.0 s is not under it
+    assert verdict(bench, both, PARSER) is True  # "≤ 2×": exactly 2.0× the parser is within
+    assert verdict(bench, both, HISTORY) is True  # exactly 1.25× counts as independent
+    assert verdict(bench, both, NIGHTLY_3M) is True  # 3M at exactly 3× the 1M time
+    assert verdict(bench, both, RSS) is True  # 1000 MB
+
+    one_worse = result("1m", 10**6, 29.9, ingest__ingest_history_s=2.01, ingest__ingest_empty_s=1.6)
+    three_worse = result("3m", 3 * 10**6, 89.71, nightly__rss_mb=3072.0)
+    both = [one_worse, three_worse]
+    assert verdict(bench, both, NIGHTLY_1M) is True
+    assert verdict(bench, both, PARSER) is False
+    assert verdict(bench, both, HISTORY) is False
+    assert verdict(bench, both, NIGHTLY_3M) is False  # 89.71 / 29.9 > 3
+    assert verdict(bench, both, RSS) is False  # 3 GB is not under 3 GB
+
+
+def test_peak_rss_at_3m_counts_the_backfill_too(bench):
+    three = result("3m", 3 * 10**6, 90.0, backfill__rss_mb=5000.0)
+    (rss,) = [(measured, ok) for target, measured, _, ok in bench.targets([three]) if target.startswith("Peak RSS")]
+    assert rss == ("5000 MB", False)
+
+
+def test_pandas_ratio_needs_speed_and_lower_memory(bench):
+    fast_but_fat = result("1m", 10**6, 5.0, pandas={"wall_s": 90.0, "rss_mb": 500.0})  # 10x, RSS above pandas
+    (row,) = [r for r in bench.targets([fast_but_fat]) if "pandas" in r[0]]
+    assert row[1].startswith("10.0×") and row[3] is False
+    lean = result("1m", 10**6, 5.0, pandas={"wall_s": 90.0, "rss_mb": 5000.0})
+    (row,) = [r for r in bench.targets([lean]) if "pandas" in r[0]]
+    assert row[3] is True
+
+
+def test_merge_keeps_earlier_sizes_and_replaces_remeasured_ones(bench):
+    earlier = [result("3m", 3 * 10**6, 90.0), result("1m", 10**6, 60.0)]
+    merged = bench.merge_results(earlier, [result("1m", 10**6, 50.0), result("100k", 10**5, 9.0)])
+    assert [(r["label"], r["nightly"]["in_process_s"]) for r in merged] == [("100k", 9.0), ("1m", 50.0), ("3m", 90.0)]
+
+
+def test_report_names_each_size_with_its_own_date_and_commit(bench):
+    a = result("100k", 10**5, 9.0, measured="2026-12-05 17:00", commit="abc1234")
+    b = result("3m", 3 * 10**6, 90.0, measured="2026-12-05 18:30", commit="def5678+changes")
+    text = bench.render([a, b], "2 cores, 24 GiB")
+    assert "- 100k: measured 2026-12-05 17:00 at commit `abc1234`" in text
+    assert "- 3m: measured 2026-12-05 18:30 at commit `def5678+changes`" in text
+    assert text.index("| 100k |") < text.index("| 3m |")
+
+
+def test_durable_copy_is_byte_identical_and_independent(bench, tmp_path):
+    src = tmp_path / "w.duckdb"
+    src.write_bytes(bytes(range(256)) * 1000)
+    dst = tmp_path / "copy.duckdb"
+    bench.copy_durable(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
+    src.write_bytes(b"changed")
+    assert dst.stat().st_size == 256_000
