@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
+import multiprocessing
 import os
 import re
 import shutil
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -41,6 +47,7 @@ class DayOutcome:
     seconds: float
     summary: dict | None = None
     failures: list[str] = field(default_factory=list)
+    pid: int = 0  # the process that ran the day (this one, or a worker)
 
 
 def prepare_dagster_home() -> Path:
@@ -185,38 +192,121 @@ def _set_partition_window(days: list[date]) -> None:
     os.environ[ENV_LAST_PARTITION] = max(days).isoformat()
 
 
+#: A run of several days (a backfill, a catch-up) runs them in a worker process that is replaced
+#: after this many days. One process running every day of a long backfill kept growing: at 1M
+#: accounts its peak RSS over 29 days was 5.9-11.7 GB, against 3.0 GB for any single night. A fresh
+#: worker costs its imports (Dagster, the definitions, Great Expectations), a few seconds.
+DAYS_PER_WORKER = 7
+
+
 def run_days(
     settings: Settings, days: list[date], progress: Callable[[int, int, DayOutcome], None]
 ) -> list[DayOutcome]:
-    """Run the nightly job for each day, in order. Later days run even if an earlier one failed."""
+    """Run the nightly job for each day, in order. Later days run even if an earlier one failed.
+
+    One day runs in this process; several days run one at a time in a worker process that is
+    replaced every DAYS_PER_WORKER days, so a long backfill's memory stays that of a few nights.
+    """
     _set_partition_window(days)
-
-    from pipelines.definitions import defs
-    from pipelines.jobs import NIGHTLY_JOB_NAME
-
-    job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
-    outcomes = []
     tags = {"trigger": "cli", WAREHOUSE_TAG: str(settings.warehouse.resolve())}
     with open_instance() as instance:
         release_abandoned_runs(instance, tags)
+        if len(days) == 1:
+            outcome = _run_day(instance, settings, days[0], tags)
+            progress(1, 1, outcome)
+            _alert(instance, outcome.run_id)
+            return [outcome]
+    outcomes: list[DayOutcome] = []
+    pool = _worker_pool()
+    try:
         for i, day in enumerate(days, 1):
-            started = time.monotonic()
-            result = job.execute_in_process(
-                partition_key=day.isoformat(),
-                instance=instance,
-                raise_on_error=False,
-                tags=tags,
-                run_config=QUIET_RUN_CONFIG,
-            )
-            outcome = DayOutcome(day, result.success, result.run_id, time.monotonic() - started)
-            outcome.failures = _failures(result)
-            summary = settings.reports / day.isoformat() / "summary.json"
-            if summary.exists():
-                outcome.summary = json.loads(summary.read_text())
+            try:
+                future = pool.submit(_run_day_in_worker, settings, day, tags)
+            except BrokenProcessPool:  # the worker died between two days: this day has not started
+                pool = _replace(pool)
+                future = pool.submit(_run_day_in_worker, settings, day, tags)
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                # killed (the OOM killer, say) with the day under way: the day failed, its run is
+                # released, and the next days run in a new worker
+                outcome = DayOutcome(day, False, None, 0.0, failures=[WORKER_DIED])
+                pool = _replace(pool)
+                with open_instance() as instance:
+                    release_abandoned_runs(instance, tags)
             outcomes.append(outcome)
             progress(i, len(days), outcome)
-            _alert(instance, result.run_id)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return outcomes
+
+
+def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
+    from pipelines.definitions import defs
+    from pipelines.jobs import NIGHTLY_JOB_NAME
+
+    started = time.monotonic()
+    result = defs.resolve_job_def(NIGHTLY_JOB_NAME).execute_in_process(
+        partition_key=day.isoformat(),
+        instance=instance,
+        raise_on_error=False,
+        tags=tags,
+        run_config=QUIET_RUN_CONFIG,
+    )
+    outcome = DayOutcome(day, result.success, result.run_id, time.monotonic() - started, pid=os.getpid())
+    outcome.failures = _failures(result)
+    summary = settings.reports / day.isoformat() / "summary.json"
+    if summary.exists():
+        outcome.summary = json.loads(summary.read_text())
+    return outcome
+
+
+WORKER_DIED = "the worker process died before finishing this day"
+
+
+def _replace(pool: ProcessPoolExecutor) -> ProcessPoolExecutor:
+    pool.shutdown(wait=True, cancel_futures=True)
+    return _worker_pool()
+
+
+def _worker_pool() -> ProcessPoolExecutor:
+    """One worker process, started fresh ('spawn': no state of this process), replaced every
+    DAYS_PER_WORKER days."""
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=DAYS_PER_WORKER,
+        initializer=_init_worker,
+    )
+
+
+_worker_instance = None
+
+
+def _init_worker() -> None:
+    """In the worker: die with the CLI process (a killed CLI must not leave a writer behind, its
+    lock released), and log as quietly as the CLI does."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the CLI died before the line above ran
+            os._exit(1)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*is currently in (preview|beta)")
+
+
+def _run_day_in_worker(settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
+    global _worker_instance
+    if _worker_instance is None:
+        _worker_instance = open_instance()
+    outcome = _run_day(_worker_instance, settings, day, tags)
+    _alert(_worker_instance, outcome.run_id)
+    return outcome
 
 
 def _alert(instance, run_id: str) -> None:

@@ -1,0 +1,83 @@
+"""Several days run in worker processes that are replaced every few days; one day runs in-process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from datetime import date, timedelta
+
+import pytest
+
+from pipelines import config, runner
+from tests.conftest import event
+
+FIRST = date(2026, 10, 1)
+
+
+@pytest.fixture
+def days(env, monkeypatch) -> list[date]:
+    """Four arrival days with one account each, and the CLI's environment."""
+    found = []
+    for i in range(4):
+        day = FIRST + timedelta(days=i)
+        env.write_events(day, "events.jsonl", [event("Account Created", f"w-{i}", f"{day}T10:00:00+02:00",
+                                                     properties={"email": f"w{i}@example.test"})])  # fmt: skip
+        found.append(day)
+    # run_days sets the partition window in os.environ; monkeypatch restores it after the test
+    monkeypatch.setenv(config.ENV_FIRST_PARTITION, "2020-01-01")
+    monkeypatch.setenv(config.ENV_LAST_PARTITION, "2020-01-01")
+    runner.prepare_dagster_home()
+    return found
+
+
+@pytest.mark.slow
+def test_days_run_one_at_a_time_in_workers_replaced_every_n_days(env, days, monkeypatch):
+    monkeypatch.setattr(runner, "DAYS_PER_WORKER", 2)
+    progress = []
+    outcomes = runner.run_days(config.load_settings(), days[:3], lambda i, n, o: progress.append((i, n, o.day)))
+    assert [o.success for o in outcomes] == [True, True, True], [o.failures for o in outcomes]
+    assert progress == [(1, 3, days[0]), (2, 3, days[1]), (3, 3, days[2])]
+    first, second, third = (o.pid for o in outcomes)
+    assert first == second != third  # two days per worker, then a fresh one
+    assert os.getpid() not in (first, third)
+    assert env.query("SELECT count(*) FROM landing.events") == [(3,)]
+    assert [o.summary["quality"]["accepted"] for o in outcomes] == [1, 1, 1]
+
+    (alone,) = runner.run_days(config.load_settings(), days[3:], lambda *_: None)
+    assert alone.success and alone.pid == os.getpid()  # a single night runs in this process
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_a_day_fails_that_day_and_the_next_days_still_run(env, days):
+    import dagster as dg
+
+    def kill_worker_once_day_two_runs(pid: int) -> None:
+        """SIGKILL the worker as soon as the run of days[1] has started (as the OOM killer would)."""
+        with dg.DagsterInstance.get() as instance:
+            started = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={"dagster/partition": str(days[1])})
+            deadline = time.monotonic() + 120
+            while not instance.get_run_records(filters=started) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+
+    killer = []
+
+    def progress(i, n, outcome):
+        if i == 1:
+            killer.append(threading.Thread(target=kill_worker_once_day_two_runs, args=(outcome.pid,)))
+            killer[0].start()
+
+    outcomes = runner.run_days(config.load_settings(), days[:3], progress)
+    killer[0].join()
+    assert [o.success for o in outcomes] == [True, False, True]
+    assert outcomes[1].failures == [runner.WORKER_DIED]
+    assert outcomes[2].pid not in (outcomes[0].pid, os.getpid())
+    with dg.DagsterInstance.get() as instance:  # the killed day's run does not stay STARTED
+        (record,) = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": str(days[1])}))
+        assert record.dagster_run.status == dg.DagsterRunStatus.FAILURE
+    # the day that failed is run again like any failed night, and ends as if it never failed
+    (again,) = runner.run_days(config.load_settings(), [days[1]], lambda *_: None)
+    assert again.success
+    assert env.query("SELECT count(*) FROM landing.events") == [(3,)]
