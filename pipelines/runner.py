@@ -217,13 +217,13 @@ def run_days(
             _alert(instance, outcome.run_id)
             return [outcome]
     outcomes: list[DayOutcome] = []
-    pool = _worker_pool()
+    pool = _worker_pool(settings)
     try:
         for i, day in enumerate(days, 1):
             try:
                 future = pool.submit(_run_day_in_worker, settings, day, tags)
             except BrokenProcessPool:  # the worker died between two days: this day has not started
-                pool = _replace(pool)
+                pool = _replace(pool, settings)
                 future = pool.submit(_run_day_in_worker, settings, day, tags)
             try:
                 outcome = future.result()
@@ -231,7 +231,7 @@ def run_days(
                 # killed (the OOM killer, say) with the day under way: the day failed, its run is
                 # released, and the next days run in a new worker
                 outcome = DayOutcome(day, False, None, 0.0, failures=[WORKER_DIED])
-                pool = _replace(pool)
+                pool = _replace(pool, settings)
                 with open_instance() as instance:
                     release_abandoned_runs(instance, tags)
             outcomes.append(outcome)
@@ -264,28 +264,34 @@ def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> D
 WORKER_DIED = "the worker process died before finishing this day"
 
 
-def _replace(pool: ProcessPoolExecutor) -> ProcessPoolExecutor:
+def _replace(pool: ProcessPoolExecutor, settings: Settings) -> ProcessPoolExecutor:
     pool.shutdown(wait=True, cancel_futures=True)
-    return _worker_pool()
+    return _worker_pool(settings)
 
 
-def _worker_pool() -> ProcessPoolExecutor:
+def _worker_pool(settings: Settings) -> ProcessPoolExecutor:
     """One worker process, started fresh ('spawn': no state of this process), replaced every
-    DAYS_PER_WORKER days."""
+    DAYS_PER_WORKER days. When this process holds the warehouse lock (the CLI), the worker runs
+    under it: its runs must not wait for the lock their own CLI holds."""
+    from pipelines.warehouse import held_locks
+
+    warehouse = settings.warehouse.resolve()
     return ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         max_tasks_per_child=DAYS_PER_WORKER,
         initializer=_init_worker,
+        initargs=(str(warehouse) if warehouse in held_locks else None,),
     )
 
 
 _worker_instance = None
 
 
-def _init_worker() -> None:
+def _init_worker(locked_warehouse: str | None) -> None:
     """In the worker: die with the CLI process (a killed CLI must not leave a writer behind, its
-    lock released), and log as quietly as the CLI does."""
+    lock released), run under the CLI's warehouse lock when it holds one, and log as quietly as
+    the CLI does."""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -294,6 +300,10 @@ def _init_worker() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() == 1:  # the CLI died before the line above ran
             os._exit(1)
+    if locked_warehouse is not None:
+        from pipelines.warehouse import held_locks
+
+        held_locks[Path(locked_warehouse)] = "held by the CLI process that started this worker"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(logging.WARNING)

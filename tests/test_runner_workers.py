@@ -35,8 +35,17 @@ def days(env, monkeypatch) -> list[date]:
 @pytest.mark.slow
 def test_days_run_one_at_a_time_in_workers_replaced_every_n_days(env, days, monkeypatch):
     monkeypatch.setattr(runner, "DAYS_PER_WORKER", 2)
-    progress = []
-    outcomes = runner.run_days(config.load_settings(), days[:3], lambda i, n, o: progress.append((i, n, o.day)))
+    progress, outcomes = [], []
+    settings = config.load_settings()
+
+    def backfill_as_the_cli_does() -> None:
+        with runner.warehouse_lock(settings):  # the workers' runs must not wait for this lock
+            outcomes.extend(runner.run_days(settings, days[:3], lambda i, n, o: progress.append((i, n, o.day))))
+
+    cli = threading.Thread(target=backfill_as_the_cli_does, daemon=True)
+    cli.start()
+    cli.join(timeout=600)
+    assert not cli.is_alive(), "the days did not finish: a worker waits for its own CLI's warehouse lock?"
     assert [o.success for o in outcomes] == [True, True, True], [o.failures for o in outcomes]
     assert progress == [(1, 3, days[0]), (2, 3, days[1]), (3, 3, days[2])]
     first, second, third = (o.pid for o in outcomes)
