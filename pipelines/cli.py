@@ -105,12 +105,17 @@ def _run(args) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def quiet_console() -> None:
+    """Warnings and errors only on the console, for the CLI and its worker processes alike."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # libraries that lower their own level stay quiet too
         handler.setLevel(logging.WARNING)
     # Dagster's notices about preview/beta APIs are for developers, not for the nightly console.
     warnings.filterwarnings("ignore", message=r".*is currently in (preview|beta)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "generate":

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import multiprocessing
 import os
 import re
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -304,10 +302,9 @@ def _init_worker(locked_warehouse: str | None) -> None:
         from pipelines.warehouse import held_locks
 
         held_locks[Path(locked_warehouse)] = "held by the CLI process that started this worker"
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r".*is currently in (preview|beta)")
+    from pipelines.cli import quiet_console
+
+    quiet_console()
 
 
 def _run_day_in_worker(settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
