@@ -158,6 +158,49 @@ def test_when_the_plain_identifiers_are_gone_every_value_is_checked_again(env, r
     assert check(env, "2026-11-03") == [("scratch.notes", "note", env.subject_key(account))]
 
 
+def test_a_night_erasing_thousands_of_subjects_still_searches_instead_of_checking_everything(
+    env, remembered, monkeypatch
+):
+    """At 3M accounts a night erases ~3,600 subjects (over 5,000 plain identifiers): a cap on the
+    number searched for once sent such nights to the exact check of every value (6.7x the 1M night)."""
+    accounts = [unique("acc_") for _ in range(2_600)]  # 2,600 account ids + 2,600 e-mails
+    addresses = [mail() for _ in accounts]
+    innocent, leaked = "nothing to see here", f"complaint from {addresses[-1].upper()}"
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [
+            event("Account Created", a, "2026-11-02T09:00:00+01:00", properties={"email": m})
+            for a, m in zip(accounts, addresses, strict=True)
+        ]
+        + [event("Account Deleted", accounts[0], "2026-11-02T18:00:00+01:00")],
+    )
+    scratch(env, innocent, leaked)
+    night(env, "2026-11-02")
+    assert digest_remembered(env, innocent) and digest_remembered(env, leaked)
+    env.write_events(
+        "2026-11-03",
+        "part-0000.jsonl",
+        [event("Account Deleted", a, "2026-11-03T10:00:00+01:00") for a in accounts[1:]],
+    )
+    searched: list[tuple[bool, int]] = []
+    original = scan._prepare_search
+
+    def spy(con):
+        result = original(con)
+        searched.append((result, con.execute("SELECT count(*) FROM _plain_lower").fetchall()[0][0]))
+        return result
+
+    monkeypatch.setattr(scan, "_prepare_search", spy)
+    night(env, "2026-11-03")
+
+    assert searched and all(result for result, _ in searched)
+    assert searched[0][1] == 2 * (len(accounts) - 1)  # every new target's identifier, uncapped
+    assert check(env, "2026-11-03") == []
+    assert sorted(notes(env)) == sorted([innocent, "erased:" + env.subject_key(leaked)])
+    assert digest_remembered(env, innocent)
+
+
 @pytest.mark.parametrize("kept_elsewhere", [True, False])
 def test_plain_identifiers_gone_from_the_events_are_looked_for_in_every_keyed_table(env, remembered, kept_elsewhere):
     account, address = unique("acc_"), mail()
