@@ -90,3 +90,47 @@ def test_dev_key_warning_is_logged_and_names_no_key(caplog):
     message = caplog.records[0].getMessage()
     assert "COMPLIANCE_HASH_KEY" in message and "WARNING" in message
     assert DEV_HASH_KEY not in message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_bytes"),
+    [(None, 1536 * 10**6), ("2GB", 2 * 10**9), ("512MiB", 512 * 2**20)],
+)
+def test_every_warehouse_connection_gets_the_memory_limit(tmp_path, monkeypatch, value, expected_bytes):
+    """The default keeps a 3M-account night under 3 GB of peak RSS (bench/results.md)."""
+    from pipelines.warehouse import ENV_MEMORY_LIMIT, connect
+
+    if value is None:
+        monkeypatch.delenv(ENV_MEMORY_LIMIT, raising=False)
+    else:
+        monkeypatch.setenv(ENV_MEMORY_LIMIT, value)
+    with connect(tmp_path / "w.duckdb", "k") as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    number, unit = limit.split()
+    factor = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+    # DuckDB prints the limit rounded to 0.1 ("1.4 GiB" for 1536MB): within 5 %, which still
+    # tells 1536MB from 2GB (30 % apart)
+    assert abs(float(number) * factor - expected_bytes) <= expected_bytes / 20
+
+
+def test_an_empty_memory_limit_leaves_duckdbs_default_and_a_bad_one_is_a_clear_error(tmp_path, monkeypatch):
+    from pipelines.warehouse import ENV_MEMORY_LIMIT, connect
+
+    monkeypatch.setenv(ENV_MEMORY_LIMIT, "")
+    with connect(tmp_path / "w.duckdb", "k") as con:
+        default = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert default == duckdb_default_memory_limit()
+    monkeypatch.setenv(ENV_MEMORY_LIMIT, "lots")
+    with pytest.raises(ConfigError, match="COMPLIANCE_DUCKDB_MEMORY_LIMIT='lots' is not a DuckDB memory size"):
+        with connect(tmp_path / "w.duckdb", "k"):
+            pass
+
+
+def duckdb_default_memory_limit() -> str:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    finally:
+        con.close()
