@@ -239,11 +239,12 @@ def acquire_run_lock(database: Path, log: logging.Logger | None = None, timeout:
 #: size such as "2GB", or "" for DuckDB's own default of 80 % of RAM). Past it, DuckDB evicts cached
 #: blocks and spills joins and sorts to a temporary directory next to the warehouse, so the
 #: process's peak memory stays bounded as history grows (bench/results.md, docs/scaling.md T2).
-#: The rest of a nightly process (Python, Dagster, GX, pandas frames) takes 0.8-0.9 GB. Measured on
-#: 2026-12-05, one nightly run each: 1536MB against 2GB gave a peak RSS of 2,473 against 2,982 MB
-#: at 1M (70.5 against 73.9 s) and 2,695 against 3,143 MB at 3M (216.2 against 214.0 s).
+#: The rest of a nightly process (Python, Dagster, GX, pandas frames) takes 0.8-0.9 GB. 1536MB was
+#: tried on 2026-12-05: one nightly run peaked at 2,695 instead of 3,143 MB at 3M, but a 3M
+#: backfill then failed on days 16-22 with DuckDB's OutOfMemoryException in the violations step
+#: (the export mapping), so the default stays 2GB (docs/scaling.md).
 ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "1536MB"
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
