@@ -1,4 +1,4 @@
-"""Where a nightly run spends its time, statement by statement.
+"""Where a nightly run spends its time and memory, statement by statement.
 
     .venv/bin/python bench/profile_night.py --size 1m            # needs a cached backfill (bench/run.py)
     .venv/bin/python bench/profile_night.py --size 1m --top 40
@@ -15,6 +15,7 @@ import argparse
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -26,6 +27,33 @@ sys.path.insert(0, str(ROOT))
 from bench.run import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
+#: Peak resident set (MB) of this process while each statement ran, in TIMES order.
+PEAKS: list[float] = []
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's resident set every few milliseconds; `take()` returns the peak since the last call."""
+
+    def __init__(self, interval: float = 0.01):
+        super().__init__(daemon=True)
+        self.interval, self.peak = interval, 0.0
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def rss(self) -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page_mb
+
+    def run(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def take(self) -> float:
+        peak, self.peak = max(self.peak, self.rss()), self.rss()
+        return peak
+
+
+SAMPLER = RssSampler()
 #: Characters of SQL text kept per statement (--dump keeps more).
 SQL_CHARS = 110
 
@@ -47,15 +75,19 @@ class TimedConnection:
         self._con = con
 
     def execute(self, sql, *args, **kwargs):
+        SAMPLER.take()
         started = time.perf_counter()
         result = self._con.execute(sql, *args, **kwargs)
         TIMES.append((time.perf_counter() - started, _caller(), " ".join(str(sql).split())[:SQL_CHARS]))
+        PEAKS.append(SAMPLER.take())
         return result
 
     def executemany(self, sql, *args, **kwargs):
+        SAMPLER.take()
         started = time.perf_counter()
         result = self._con.executemany(sql, *args, **kwargs)
         TIMES.append((time.perf_counter() - started, _caller(), "MANY " + " ".join(str(sql).split())[:SQL_CHARS]))
+        PEAKS.append(SAMPLER.take())
         return result
 
     def __getattr__(self, name):
@@ -105,6 +137,7 @@ def main() -> int:
     from pipelines.runner import run_days
 
     last = START + timedelta(days=args.days - 1)
+    SAMPLER.start()
     started = time.perf_counter()
     outcomes = run_days(config.load_settings(), [last], lambda i, n, o: None)
     wall = time.perf_counter() - started
@@ -118,8 +151,13 @@ def main() -> int:
     print("\n-- slowest statements")
     for t, fn, sql in sorted(TIMES, reverse=True)[: args.top]:
         print(f"{t:7.2f}  {fn:45s} {sql}")
+    print(f"\n-- highest peak resident set (MB) while a statement ran; process peak {max(PEAKS, default=0):.0f} MB")
+    for peak, (t, fn, sql) in sorted(zip(PEAKS, TIMES, strict=True), key=lambda x: -x[0])[: args.top]:
+        print(f"{peak:7.0f}  {t:7.2f}  {fn:45s} {sql}")
     if args.dump:
-        args.dump.write_text("".join(f"{t:.3f}\t{fn}\t{sql}\n" for t, fn, sql in TIMES))
+        args.dump.write_text(
+            "".join(f"{t:.3f}\t{m:.0f}\t{fn}\t{sql}\n" for (t, fn, sql), m in zip(TIMES, PEAKS, strict=True))
+        )
     return 0 if outcomes[0].success else 1
 
 

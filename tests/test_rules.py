@@ -10,6 +10,12 @@ import pytest
 
 from assets.compliance.care_hours import care_hours_on
 from assets.compliance.rules import RULES, RULES_BY_ID
+from assets.compliance.violations import evaluate_rules, unmatched_export_rows
+from assets.core.accounts import build_accounts
+from assets.core.consent import build_consent_history
+from assets.core.membership import build_club_membership
+from assets.landing.exports import ingest_exports
+from assets.landing.ingest import ingest_day
 from tests.conftest import event
 from tests.test_core import CORE_AND_VIOLATIONS, created, deleted, derive, grant, segment, withdraw
 
@@ -502,6 +508,41 @@ def test_export_rules_are_raised_once_per_subject_and_system_not_every_night(env
         ("marketing_list_without_consent", "acc_1", "marketing_list", D2),
         ("marketing_list_without_consent", "acc_2", "marketing_list", D2),
     ]
+
+
+def test_export_rules_keep_no_copy_of_the_export_rows_and_count_the_unmatched_ones(env):
+    """The per-row mapping is computed per rule, not materialised: at 3M accounts a TEMP copy of the
+    exports' 5.4M rows held most of the violations step's memory (docs/scaling.md)."""
+    env.write_events(
+        D1,
+        "a.jsonl",
+        [created(f"acc_{i}", "2026-11-03T08:00:00+01:00") for i in range(200)]
+        + [created("acc_mail", "2026-11-03T08:00:00+01:00", "mail@example.cz")],
+    )
+    roster = [{"account_id": f"acc_{i}", "email": ""} for i in range(200)]
+    roster += [
+        {"account_id": "", "email": "MAIL@example.cz"},  # matched by e-mail
+        {"account_id": "acc_unknown", "email": ""},  # no such account: unmatched
+        {"account_id": "", "email": "nobody@example.cz"},  # nobody holds it: unmatched
+    ]
+    env.write_export("club_roster", D1, roster)
+    env.write_export("marketing_list", D1, roster[:150])
+    day = date.fromisoformat(D1)
+    with env.connect() as con:
+        ingest_day(con, env.inbox, day)
+        ingest_exports(con, env.inbox, day)
+        build_accounts(con, day)
+        build_consent_history(con, day)
+        build_club_membership(con, day)
+        outcomes = {o.rule: o for o in evaluate_rules(con, day)}
+        assert unmatched_export_rows(con) == [("club_roster", 203, 2), ("marketing_list", 150, 0)]
+        temp_rows = con.execute(
+            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE temporary ORDER BY estimated_size DESC"
+        ).fetchall()
+    # nobody consented: every matched account is an offence, once per system
+    assert outcomes["club_member_without_consent"].new == 201
+    assert outcomes["marketing_list_without_consent"].new == 150
+    assert all(rows < 10 for _, rows in temp_rows), temp_rows
 
 
 # -- erasure_overdue ----------------------------------------------------------------------------

@@ -48,8 +48,10 @@ class Rule:
         return ("message_id",) if self.kind == "event" else ("subject_key", "system")
 
 
-# Relations the export rules share, computed once per evaluation (TEMP tables; built after the
-# core tables for day D, which do not change while the rules run).
+# Relations the export rules share, for one evaluation, built after the core tables for day D (which
+# do not change while the rules run). The two small ones are TEMP tables; the per-row mapping and
+# the consent are TEMP views, so that each export rule computes only its own system's rows and no
+# copy of the exports' millions of rows stays pinned in memory while the rules run.
 SHARED_VIEWS = """
 CREATE OR REPLACE TEMP TABLE export_days AS
 SELECT DISTINCT system, export_date, end_of_local_day(export_date) AS end_of_export_day
@@ -71,7 +73,7 @@ QUALIFY row_number() OVER (
 
 -- Each export row, mapped to a non-erased account: by its account_id when it has one,
 -- otherwise by the account that held its e-mail at the end of the export's day.
-CREATE OR REPLACE TEMP TABLE export_rows_mapped AS
+CREATE OR REPLACE TEMP VIEW export_rows_mapped AS
 SELECT k.system, k.export_date, d.end_of_export_day, k.row_number, a.subject_key, a.account_id,
        'account_id' AS matched_by
 FROM landing.export_keys k
@@ -88,7 +90,7 @@ WHERE k.subject_key IS NULL;
 
 -- The mapped rows with the account's consent at the end of the export's day:
 -- the value of its latest consent event at or before that instant; none = no consent.
-CREATE OR REPLACE TEMP TABLE export_accounts AS
+CREATE OR REPLACE TEMP VIEW export_accounts AS
 WITH consent_at_end_of_export_day AS (
     SELECT x.system, x.export_date, x.subject_key,
            arg_max(c.granted, c.consent_seq) AS granted

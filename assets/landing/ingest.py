@@ -392,7 +392,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIng
         con.execute("ROLLBACK")
         raise
     finally:
-        for t in ("_docs", "_checked", "_classified"):
+        for t in ("_docs", "_checked", "_classified", "_keys"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return recorded_stats(con, day, "ingested")
 
