@@ -32,9 +32,36 @@ from assets.landing.ingest import ingest_day
 from tests.conftest import event
 
 
-@pytest.fixture
-def remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(params=["whole", "sliced"])
+def remembered(request, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every column is remembered; "sliced" also cuts the joins against the memory into many slices."""
     monkeypatch.setattr(scan, "MIN_REMEMBERED_ROWS", 0)
+    if request.param == "sliced":
+        monkeypatch.setattr(scan, "SLICE_ROWS", 4)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 8, 9, 1000])
+def test_digest_slices_hold_every_digest_exactly_once(rows):
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE t AS SELECT hash(i) AS digest FROM range(?) r(i)
+           UNION ALL SELECT * FROM (VALUES (0::UBIGINT), (18446744073709551615::UBIGINT),
+                                           (9223372036854775808::UBIGINT))""",
+        [rows],
+    )
+    original = scan.SLICE_ROWS
+    try:
+        scan.SLICE_ROWS = 8
+        parts = scan.digest_slices(con, "t")
+    finally:
+        scan.SLICE_ROWS = original
+    total = rows + 3
+    assert len(parts) == (1 if total <= 8 else min(256, 1 << (total - 1).bit_length() - 3))
+    hits = con.execute("SELECT digest, " + " + ".join(f"({p})::INT" for p in parts) + " AS slices FROM t").fetchall()
+    assert all(n == 1 for _, n in hits), [d for d, n in hits if n != 1]
+    if len(parts) > 1:
+        sizes = [con.execute(f"SELECT count(*) FROM t WHERE {p}").fetchall()[0][0] for p in parts]
+        assert max(sizes) <= 2 * total / len(parts) + 3  # even: the top bits of a hash are uniform
 
 
 def unique(prefix: str) -> str:
