@@ -10,6 +10,7 @@ they are dropped here and never reach logs, metadata, ops tables or the report.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -120,6 +121,30 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+def _forget_batch_data(batch: Any) -> None:
+    """Drop GX's reference to a validated frame.
+
+    The datasource's execution engine keeps the data of every batch it loaded, keyed by batch id,
+    for the life of the context: without this, every frame validated in a process (the landing
+    day batch of a million rows, each core sample) stayed alive until the process ended."""
+    manager = getattr(getattr(getattr(batch, "data", None), "execution_engine", None), "batch_manager", None)
+    if manager is not None:
+        manager.batch_data_cache.clear()
+        manager.reset_batch_cache()
+
+
+def release_unused_memory() -> None:
+    """Give the pages of frames no longer referenced back to the operating system.
+
+    pandas keeps its strings in Arrow's memory pool, which holds freed pages for reuse: after the
+    landing suite's 1M-row frame at 3M accounts, about 240 MB stayed resident through the
+    DuckDB-heavy steps that follow in the same process (the night's peak)."""
+    gc.collect()
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def validate_frame(suite: str, frame: pd.DataFrame, expectations: Sequence[Expect]) -> SuiteOutcome:
     """Run `expectations` as one GX suite over the whole frame and return per-expectation counts."""
     gx, gxe, source = _gx()
@@ -133,6 +158,7 @@ def validate_frame(suite: str, frame: pd.DataFrame, expectations: Sequence[Expec
         result = batch.validate(gx_suite, result_format="BASIC")
     finally:
         source.delete_asset(asset.name)
+        _forget_batch_data(batch)
     by_index = {int(r.expectation_config.meta["index"]): r for r in result.results}
     outcomes = []
     for i, expect in enumerate(expectations):

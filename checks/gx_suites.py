@@ -11,6 +11,7 @@ failed" and the report's gate check fails the run); WARN otherwise. None is `blo
 the report must still be published so that it can state the failure.
 """
 
+import functools
 from datetime import timedelta
 
 import dagster as dg
@@ -19,7 +20,16 @@ import pandas as pd
 
 from assets.common import POOL, day_of, row_count
 from assets.landing.contract import CHANNELS, EVENTS, MESSAGE_ID_MAX
-from checks.gx_runner import Expect, Outcome, SuiteOutcome, assertion, merge, outcomes_markdown, validate_frame
+from checks.gx_runner import (
+    Expect,
+    Outcome,
+    SuiteOutcome,
+    assertion,
+    merge,
+    outcomes_markdown,
+    release_unused_memory,
+    validate_frame,
+)
 from checks.results import ERROR, WARN, check_result, record_expectations
 from pipelines.clock import end_of_day
 from pipelines.partitions import nightly_partitions
@@ -96,8 +106,11 @@ def suite_result(
 
 
 def _check(asset: list[str], name: str, severity: dg.AssetCheckSeverity):
-    """@dg.asset_check with the project's conventions (checks run before the report, never block it)."""
-    return dg.asset_check(
+    """@dg.asset_check with the project's conventions (checks run before the report, never block it).
+
+    The frame a suite validated is dead once the check returns; its memory is then given back
+    (`release_unused_memory`), not kept through the rest of the night."""
+    decorate = dg.asset_check(
         asset=dg.AssetKey(asset),
         name=name,
         blocking=False,
@@ -105,6 +118,18 @@ def _check(asset: list[str], name: str, severity: dg.AssetCheckSeverity):
         pool=POOL,
         metadata={"severity": severity.value, "engine": "great_expectations"},
     )
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+            try:
+                return fn(context, warehouse)
+            finally:
+                release_unused_memory()
+
+        return decorate(check)
+
+    return wrap
 
 
 # ---------------------------------------------------------------------------------------------

@@ -308,6 +308,8 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
         raise ConfigError(f"warehouse {database} is not a usable DuckDB database: {message}") from None
     try:
         con.execute(f"SET TimeZone = '{TIMEZONE}'")
+        # No progress bars: backfill workers printed them into the run's output and logs.
+        con.execute("SET enable_progress_bar = false")
         apply_memory_limit(con)
         install_key_macros(con, hash_key)
         if not read_only:
@@ -371,6 +373,7 @@ def compact(database: Path, hash_key: str) -> dict[str, int]:
     # 2. Copy every schema, table, view, sequence and macro into a brand-new file, and check it.
     con = duckdb.connect()
     apply_memory_limit(con)
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
         con.execute("ATTACH ? AS dst", [str(target)])

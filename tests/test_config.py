@@ -113,6 +113,14 @@ def test_every_warehouse_connection_gets_the_memory_limit(tmp_path, monkeypatch,
     assert abs(float(number) * factor - expected_bytes) <= expected_bytes / 20
 
 
+def test_warehouse_connections_print_no_progress_bar(tmp_path):
+    """Backfill workers printed DuckDB's progress bars into the run's output."""
+    from pipelines.warehouse import connect
+
+    with connect(tmp_path / "w.duckdb", "k") as con:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0] is False
+
+
 def test_an_empty_memory_limit_leaves_duckdbs_default_and_a_bad_one_is_a_clear_error(tmp_path, monkeypatch):
     from pipelines.warehouse import ENV_MEMORY_LIMIT, connect
 
