@@ -20,15 +20,19 @@ CORE_AND_VIOLATIONS = dg.AssetSelection.assets(["compliance", "violations"]).ups
 
 def derive(env, day: str | date, *, rules: bool = True) -> None:
     """Ingest arrival day `day` and rebuild core (and the rules) in SQL, without Dagster: fast."""
-    day = date.fromisoformat(str(day))
     with env.connect() as con:
-        ingest_day(con, env.inbox, day)
-        ingest_exports(con, env.inbox, day)
-        build_accounts(con, day)
-        build_consent_history(con, day)
-        build_club_membership(con, day)
-        if rules:
-            evaluate_rules(con, day)
+        derive_on(con, env, day, rules=rules)
+
+
+def derive_on(con, env, day: str | date, *, rules: bool = True) -> list | None:
+    """`derive` on an open connection; returns the rules' outcomes (None without the rules)."""
+    day = date.fromisoformat(str(day))
+    ingest_day(con, env.inbox, day)
+    ingest_exports(con, env.inbox, day)
+    build_accounts(con, day)
+    build_consent_history(con, day)
+    build_club_membership(con, day)
+    return evaluate_rules(con, day) if rules else None
 
 
 def created(acc: str, ts: str, email: str | None = None, **kw) -> dict:

@@ -10,14 +10,9 @@ import pytest
 
 from assets.compliance.care_hours import care_hours_on
 from assets.compliance.rules import RULES, RULES_BY_ID
-from assets.compliance.violations import evaluate_rules, unmatched_export_rows
-from assets.core.accounts import build_accounts
-from assets.core.consent import build_consent_history
-from assets.core.membership import build_club_membership
-from assets.landing.exports import ingest_exports
-from assets.landing.ingest import ingest_day
+from assets.compliance.violations import unmatched_export_rows
 from tests.conftest import event
-from tests.test_core import CORE_AND_VIOLATIONS, created, deleted, derive, grant, segment, withdraw
+from tests.test_core import CORE_AND_VIOLATIONS, created, deleted, derive, derive_on, grant, segment, withdraw
 
 D1, D2, D3 = "2026-11-03", "2026-11-04", "2026-11-05"
 PRAGUE = ZoneInfo("Europe/Prague")
@@ -527,14 +522,8 @@ def test_export_rules_keep_no_copy_of_the_export_rows_and_count_the_unmatched_on
     ]
     env.write_export("club_roster", D1, roster)
     env.write_export("marketing_list", D1, roster[:150])
-    day = date.fromisoformat(D1)
     with env.connect() as con:
-        ingest_day(con, env.inbox, day)
-        ingest_exports(con, env.inbox, day)
-        build_accounts(con, day)
-        build_consent_history(con, day)
-        build_club_membership(con, day)
-        outcomes = {o.rule: o for o in evaluate_rules(con, day)}
+        outcomes = {o.rule: o for o in derive_on(con, env, D1)}
         assert unmatched_export_rows(con) == [("club_roster", 203, 2), ("marketing_list", 150, 0)]
         temp_rows = con.execute(
             "SELECT table_name, estimated_size FROM duckdb_tables() WHERE temporary ORDER BY estimated_size DESC"
