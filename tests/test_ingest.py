@@ -116,6 +116,12 @@ def _cases() -> list[tuple[str, object, str | None]]:
         ("messageId true", good(messageId=True), "invalid_message_id"),
         ("messageId empty", good(messageId=""), "invalid_message_id"),
         ("messageId blank", good(messageId="   "), "invalid_message_id"),
+        # blankness is tested byte-wise first (value < '!'), then trimmed: both sides of that edge
+        ("messageId all six whitespace characters", good(messageId=" \t\n\r\f\v"), "invalid_message_id"),
+        ("messageId a control character first", good(messageId="\u0001m-ctl"), None),
+        ("messageId whitespace first", good(messageId=" m-lead"), None),
+        ("messageId '!'", good(messageId="!"), None),
+        ("messageId a no-break space", good(messageId="\u00a0"), None),
         ("messageId 101 chars", good(messageId="m" * 101), "invalid_message_id"),
         ("messageId 100 chars", good(messageId="m" * 100), None),
         ("messageId 100 non-ASCII chars", good(messageId="ž" * 100), None),
@@ -135,6 +141,8 @@ def _cases() -> list[tuple[str, object, str | None]]:
         ("userId null", good(userId=None), "missing_field:userId"),
         ("userId a number", good(userId=42), "invalid_user_id"),
         ("userId empty", good(userId=""), "invalid_user_id"),
+        ("userId blank", good(userId="\t\v "), "invalid_user_id"),
+        ("userId a control character first", good(userId="\u0001acc"), None),
         # timestamp
         ("timestamp missing", good(timestamp=DROP), "missing_field:timestamp"),
         ("timestamp null", good(timestamp=None), "missing_field:timestamp"),

@@ -203,6 +203,15 @@ _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _SCALAR = "('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')"
 
 
+def _blank(expr: str) -> str:
+    """SQL: `expr` is empty or whitespace only.
+
+    `expr < '!'` (its first byte is at most a space, or it is empty) is a byte-wise test that
+    rules out almost every value before the trim, which costs ~0.4 s per million values.
+    """
+    return f"({expr} < '!' AND trim({expr}, {_WS}) = '')"
+
+
 def _sql_list(values: tuple[str, ...]) -> str:
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
@@ -234,7 +243,8 @@ def _property_checks() -> str:
                 f"WHEN event = '{e}' AND coalesce(json_type(p.{prop}), 'NULL') = 'NULL' THEN 'missing_property:{prop}'"
             )
             arms.append(f"WHEN event = '{e}' AND json_type(p.{prop}) NOT IN {_SCALAR} THEN 'invalid_property:{prop}'")
-            arms.append(f"WHEN event = '{e}' AND trim(p.{prop}->>'$', {_WS}) = '' THEN 'missing_property:{prop}'")
+            value = f"(p.{prop}->>'$')"
+            arms.append(f"WHEN event = '{e}' AND {_blank(value)} THEN 'missing_property:{prop}'")
     for event, props in EMAIL_PROPERTIES.items():
         for prop in props:
             e = event.replace("'", "''")
@@ -247,11 +257,34 @@ def _property_checks() -> str:
     return "\n            ".join(arms)
 
 
-def validation_sql() -> str:
-    """SQL over TEMP table _docs that names each line's first broken rule (NULL = valid)."""
+def validation_sql(lenient: bool) -> str:
+    """SQL from the registered Arrow table _day_lines into TEMP table _checked: each line's first
+    broken rule (reason, NULL = valid) and the fields the inserts need.
+
+    One pass, nothing in between is materialised. With `lenient`, the lines of TEMP table
+    _lenient (file_seq, line_number) are not JSON. The line itself is kept for rejected lines only,
+    with its line break (trimmed where it is stored)."""
+    not_lenient = (
+        "(file_seq, line_number) NOT IN (SELECT (file_seq, line_number) FROM _lenient)" if lenient else "true"
+    )
     return f"""
     CREATE OR REPLACE TEMP TABLE _checked AS
-    WITH fields AS (
+    WITH lines AS (
+        SELECT file_seq, source_file, line_number, line,
+               json_valid(line) AND {not_lenient} AS is_json
+        FROM _day_lines
+    ), _docs AS (
+        SELECT file_seq, source_file, line_number, line, is_json,
+               -- valid JSON whose first non-blank character is an opening brace is an object
+               is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object,
+               -- only objects are parsed into the event struct: try() falls back to row-by-row
+               -- evaluation for a whole vector when one of its rows fails, so no broken line
+               -- may reach it
+               CASE WHEN is_json AND starts_with(ltrim(line, {_WS}), '{{')
+                    THEN try(from_json(line, '{_EVENT_STRUCT}')) END AS j
+        FROM lines
+        WHERE is_json OR NOT {_blank("line")}   -- blank lines are ignored and not counted
+    ), fields AS (
         SELECT
             file_seq, source_file, line_number, line, is_json, is_object,
             json_type(j.messageId) AS t_mid, j.messageId->>'$' AS message_id,
@@ -280,20 +313,20 @@ def validation_sql() -> str:
             CASE WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITH_OFFSET}')
                  THEN TRY_CAST(ts_text AS TIMESTAMPTZ) END AS occurred_at
         FROM parsed
-    )
+    ), checked AS (
     SELECT *,
         CASE
             WHEN NOT is_json THEN 'invalid_json'
             WHEN NOT is_object THEN 'not_an_object'
             WHEN coalesce(t_mid, 'NULL') = 'NULL' THEN 'missing_field:messageId'
-            WHEN t_mid <> 'VARCHAR' OR trim(message_id, {_WS}) = ''
+            WHEN t_mid <> 'VARCHAR' OR {_blank("message_id")}
                  OR length(message_id) > {MESSAGE_ID_MAX} THEN 'invalid_message_id'
             WHEN coalesce(t_type, 'NULL') = 'NULL' THEN 'missing_field:type'
             WHEN t_type <> 'VARCHAR' OR type_value <> 'track' THEN 'invalid_type'
             WHEN coalesce(t_event, 'NULL') = 'NULL' THEN 'missing_field:event'
             WHEN t_event <> 'VARCHAR' OR event NOT IN {_sql_list(EVENTS)} THEN 'unknown_event'
             WHEN coalesce(t_user, 'NULL') = 'NULL' THEN 'missing_field:userId'
-            WHEN t_user <> 'VARCHAR' OR trim(user_id, {_WS}) = '' THEN 'invalid_user_id'
+            WHEN t_user <> 'VARCHAR' OR {_blank("user_id")} THEN 'invalid_user_id'
             WHEN coalesce(t_ts, 'NULL') = 'NULL' THEN 'missing_field:timestamp'
             WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITHOUT_OFFSET}')
                  THEN 'timestamp_without_offset'
@@ -314,6 +347,10 @@ def validation_sql() -> str:
                  THEN 'invalid_property:context.consent.categoryPreferences'
         END AS reason
     FROM typed
+    )
+    SELECT file_seq, source_file, line_number, CASE WHEN reason IS NOT NULL THEN line END AS line,
+           t_mid, message_id, event, t_user, user_id, occurred_at, channel, agent_id, props, ctx, reason
+    FROM checked
     """
 
 
@@ -392,50 +429,27 @@ def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIng
         con.execute("ROLLBACK")
         raise
     finally:
-        for t in ("_docs", "_checked", "_classified", "_keys"):
+        for t in ("_checked", "_classified", "_keys"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return recorded_stats(con, day, "ingested")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
     """Parse and validate the day's lines into TEMP table _checked (never the database file)."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _docs AS
-        WITH lines AS (
-            SELECT file_seq, source_file, line_number, line, json_valid(line) AS is_json,
-                   -- valid JSON whose first non-blank character is an opening brace is an object
-                   is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object
-            FROM _day_lines
-        )
-        SELECT file_seq, source_file, line_number,
-               rtrim(line, chr(10) || chr(13)) AS line,
-               is_json,
-               is_object,
-               -- only objects are parsed into the event struct: try() falls back to row-by-row
-               -- evaluation for a whole vector when one of its rows fails, so no broken line
-               -- may reach it
-               CASE WHEN is_object THEN try(from_json(line, '{_EVENT_STRUCT}')) END AS j
-        FROM lines
-        WHERE is_json OR trim(line, {_WS}) <> ''   -- blank lines are ignored and not counted
-        """
-    )
     # DuckDB's JSON reader is lenient (trailing commas, NaN, Infinity); JSON is not.
     suspects = con.execute(
-        r"""SELECT file_seq, line_number, line FROM _docs
-            WHERE is_json AND regexp_matches(line, ',\s*[\]}]|NaN|Infinity')"""
+        r"""SELECT file_seq, line_number, line FROM _day_lines
+            WHERE regexp_matches(line, ',\s*[\]}]|NaN|Infinity') AND json_valid(line)"""
     ).fetchall()
     bad = [(seq, n) for seq, n, text in suspects if not _strict_json_ok(text)]
     if bad:
         con.execute("CREATE OR REPLACE TEMP TABLE _lenient (file_seq INTEGER, line_number BIGINT)")
         con.executemany("INSERT INTO _lenient VALUES (?, ?)", bad)
-        con.execute(
-            """UPDATE _docs SET is_json = false, is_object = false, j = NULL
-               WHERE (file_seq, line_number) IN (SELECT file_seq, line_number FROM _lenient)"""
-        )
-        con.execute("DROP TABLE _lenient")
     latest_allowed = end_of_day(day) + timedelta(hours=1)
-    con.execute(validation_sql(), {"latest_allowed": latest_allowed})
+    try:
+        con.execute(validation_sql(bool(bad)), {"latest_allowed": latest_allowed})
+    finally:
+        con.execute("DROP TABLE IF EXISTS _lenient")
 
 
 def _classify_duplicates(con: duckdb.DuckDBPyConnection) -> None:
@@ -499,7 +513,7 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
         """
         INSERT INTO landing.rejected
             (source_file, line_number, reason, raw_line, arrival_date, account_id, subject_key, message_id)
-        SELECT c.source_file, c.line_number, c.reason, c.line, ?::DATE,
+        SELECT c.source_file, c.line_number, c.reason, rtrim(c.line, chr(10) || chr(13)), ?::DATE,
                CASE WHEN c.t_user = 'VARCHAR' THEN c.user_id END,
                k.subject_key,
                CASE WHEN c.t_mid = 'VARCHAR' THEN left(c.message_id, 200) END
