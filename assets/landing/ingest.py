@@ -264,9 +264,7 @@ def validation_sql(lenient: bool) -> str:
     One pass, nothing in between is materialised. With `lenient`, the lines of TEMP table
     _lenient (file_seq, line_number) are not JSON. The line itself is kept for rejected lines only,
     with its line break (trimmed where it is stored)."""
-    not_lenient = (
-        "(file_seq, line_number) NOT IN (SELECT (file_seq, line_number) FROM _lenient)" if lenient else "true"
-    )
+    not_lenient = "(file_seq, line_number) NOT IN (SELECT (file_seq, line_number) FROM _lenient)" if lenient else "true"
     return f"""
     CREATE OR REPLACE TEMP TABLE _checked AS
     WITH lines AS (
