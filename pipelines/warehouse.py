@@ -247,7 +247,10 @@ ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
 
 
-def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
+def apply_connection_settings(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings of every connection the pipeline opens: the memory limit, and no progress bars
+    (backfill workers printed them into the run's output and logs)."""
+    con.execute("SET enable_progress_bar = false")
     limit = os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip()
     if limit:
         try:
@@ -308,9 +311,7 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
         raise ConfigError(f"warehouse {database} is not a usable DuckDB database: {message}") from None
     try:
         con.execute(f"SET TimeZone = '{TIMEZONE}'")
-        # No progress bars: backfill workers printed them into the run's output and logs.
-        con.execute("SET enable_progress_bar = false")
-        apply_memory_limit(con)
+        apply_connection_settings(con)
         install_key_macros(con, hash_key)
         if not read_only:
             con.execute(SCHEMA_SQL)
@@ -372,8 +373,7 @@ def compact(database: Path, hash_key: str) -> dict[str, int]:
     recover(database)
     # 2. Copy every schema, table, view, sequence and macro into a brand-new file, and check it.
     con = duckdb.connect()
-    apply_memory_limit(con)
-    con.execute("SET enable_progress_bar = false")
+    apply_connection_settings(con)
     try:
         con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
         con.execute("ATTACH ? AS dst", [str(target)])

@@ -113,12 +113,23 @@ def test_every_warehouse_connection_gets_the_memory_limit(tmp_path, monkeypatch,
     assert abs(float(number) * factor - expected_bytes) <= expected_bytes / 20
 
 
-def test_warehouse_connections_print_no_progress_bar(tmp_path):
-    """Backfill workers printed DuckDB's progress bars into the run's output."""
-    from pipelines.warehouse import connect
+def test_warehouse_connections_print_no_progress_bar(tmp_path, monkeypatch):
+    """Backfill workers printed DuckDB's progress bars into the run's output; the compaction's own
+    connection gets the same settings as the warehouse's."""
+    import duckdb
 
+    from pipelines.warehouse import ENV_MEMORY_LIMIT, apply_connection_settings, connect
+
+    monkeypatch.setenv(ENV_MEMORY_LIMIT, "700MB")
     with connect(tmp_path / "w.duckdb", "k") as con:
         assert con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0] is False
+    bare = duckdb.connect()  # as the compaction opens its own
+    try:
+        apply_connection_settings(bare)
+        assert bare.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0] is False
+        assert bare.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "667.5 MiB"
+    finally:
+        bare.close()
 
 
 def test_an_empty_memory_limit_leaves_duckdbs_default_and_a_bad_one_is_a_clear_error(tmp_path, monkeypatch):
