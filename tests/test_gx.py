@@ -321,6 +321,27 @@ def test_the_landing_suite_frame_is_dead_and_its_memory_released_when_the_check_
     assert [True] in released  # after the landing suite: its frame was gone when memory was released
 
 
+def test_memory_is_given_back_once_enough_rows_were_validated(monkeypatch):
+    """A full garbage collection costs ~0.25 s a night's process: only frames worth it pay for it."""
+    from checks import gx_runner
+
+    collections = []
+    monkeypatch.setattr(gx_runner.gc, "collect", lambda: collections.append(1))
+    monkeypatch.setattr(gx_runner, "RELEASE_ROWS", 10)
+    monkeypatch.setitem(gx_runner._unreleased, "rows", 0)
+    not_null = [Expect("a is never null", "ExpectColumnValuesToNotBeNull", {"column": "a"})]
+
+    validate_frame("small", pd.DataFrame({"a": range(6)}), not_null)
+    assert gx_runner.release_unused_memory() is False and collections == []
+    validate_frame("small", pd.DataFrame({"a": range(3)}), not_null)  # 9 rows: one short
+    assert gx_runner.release_unused_memory() is False and collections == []
+    validate_frame("small", pd.DataFrame({"a": range(1)}), not_null)  # 10 rows in all
+    assert gx_runner.release_unused_memory() is True and collections == [1]
+    assert gx_runner.release_unused_memory() is False  # nothing validated since
+    validate_frame("large", pd.DataFrame({"a": range(10)}), not_null)
+    assert gx_runner.release_unused_memory() is True and collections == [1, 1]
+
+
 # ---------------------------------------------------------------------------------------------
 # Core suites: a daily sample for the row-level expectations, uniqueness over the whole table
 # ---------------------------------------------------------------------------------------------
