@@ -271,17 +271,19 @@ def validation_sql(lenient: bool) -> str:
         SELECT file_seq, source_file, line_number, line,
                json_valid(line) AND {not_lenient} AS is_json
         FROM _day_lines
-    ), _docs AS (
-        SELECT file_seq, source_file, line_number, line, is_json,
+    ), objects AS (
+        SELECT *,
                -- valid JSON whose first non-blank character is an opening brace is an object
-               is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object,
+               is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object
+        FROM lines
+        WHERE is_json OR NOT {_blank("line")}   -- blank lines are ignored and not counted
+    ), _docs AS (
+        SELECT *,
                -- only objects are parsed into the event struct: try() falls back to row-by-row
                -- evaluation for a whole vector when one of its rows fails, so no broken line
                -- may reach it
-               CASE WHEN is_json AND starts_with(ltrim(line, {_WS}), '{{')
-                    THEN try(from_json(line, '{_EVENT_STRUCT}')) END AS j
-        FROM lines
-        WHERE is_json OR NOT {_blank("line")}   -- blank lines are ignored and not counted
+               CASE WHEN is_object THEN try(from_json(line, '{_EVENT_STRUCT}')) END AS j
+        FROM objects
     ), fields AS (
         SELECT
             file_seq, source_file, line_number, line, is_json, is_object,
