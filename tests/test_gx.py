@@ -322,7 +322,7 @@ def test_the_landing_suite_frame_is_dead_and_its_memory_released_when_the_check_
 
 
 def test_memory_is_given_back_once_enough_rows_were_validated(monkeypatch):
-    """A full garbage collection costs ~0.25 s a night's process: only frames worth it pay for it."""
+    """A full garbage collection costs ~0.25 s in a night's process: only large enough frames pay for it."""
     from checks import gx_runner
 
     collections = []
