@@ -29,7 +29,6 @@ _names = itertools.count(1)
 #: core suite's sample (at most 100,000 rows, gx_suites.SAMPLE_ROWS) is not worth; the landing day
 #: batch is (1M rows and ~240 MB at 3M accounts).
 RELEASE_ROWS = 250_000
-_unreleased = {"rows": 0}
 
 
 @dataclass(frozen=True)
@@ -146,9 +145,9 @@ def release_unused_memory() -> bool:
     pandas keeps its strings in Arrow's memory pool, which holds freed pages for reuse: after the
     landing suite's 1M-row frame at 3M accounts, about 240 MB stayed resident through the
     DuckDB-heavy steps that follow in the same process (the night's peak)."""
-    if _unreleased["rows"] < RELEASE_ROWS:
+    if _state.get("unreleased_rows", 0) < RELEASE_ROWS:
         return False
-    _unreleased["rows"] = 0
+    _state["unreleased_rows"] = 0
     gc.collect()
     import pyarrow as pa
 
@@ -159,7 +158,7 @@ def release_unused_memory() -> bool:
 def validate_frame(suite: str, frame: pd.DataFrame, expectations: Sequence[Expect]) -> SuiteOutcome:
     """Run `expectations` as one GX suite over the whole frame and return per-expectation counts."""
     gx, gxe, source = _gx()
-    _unreleased["rows"] += len(frame)
+    _state["unreleased_rows"] = _state.get("unreleased_rows", 0) + len(frame)
     asset = source.add_dataframe_asset(name=f"{suite}_{next(_names)}")
     batch = asset.add_batch_definition_whole_dataframe(_BATCH).get_batch(batch_parameters={"dataframe": frame})
     gx_suite = gx.ExpectationSuite(

@@ -108,8 +108,9 @@ def suite_result(
 def _check(asset: list[str], name: str, severity: dg.AssetCheckSeverity):
     """@dg.asset_check with the project's conventions (checks run before the report, never block it).
 
-    The frame a suite validated is dead once the check returns; its memory is then given back
-    (`release_unused_memory`), not kept through the rest of the night."""
+    The frame a suite validated is dead once the check returns; once enough rows were validated
+    (the landing day batch at scale), their memory is then given back (`release_unused_memory`),
+    not kept through the rest of the night."""
     decorate = dg.asset_check(
         asset=dg.AssetKey(asset),
         name=name,

@@ -328,7 +328,7 @@ def test_memory_is_given_back_once_enough_rows_were_validated(monkeypatch):
     collections = []
     monkeypatch.setattr(gx_runner.gc, "collect", lambda: collections.append(1))
     monkeypatch.setattr(gx_runner, "RELEASE_ROWS", 10)
-    monkeypatch.setitem(gx_runner._unreleased, "rows", 0)
+    monkeypatch.setitem(gx_runner._state, "unreleased_rows", 0)
     not_null = [Expect("a is never null", "ExpectColumnValuesToNotBeNull", {"column": "a"})]
 
     validate_frame("small", pd.DataFrame({"a": range(6)}), not_null)
