@@ -259,6 +259,55 @@ def apply_connection_settings(con: duckdb.DuckDBPyConnection) -> None:
             raise ConfigError(f"{ENV_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size: {exc}") from None
 
 
+#: Bytes per unit of the memory limit as DuckDB prints it ("953.6 MiB", "1.8 GiB").
+_PRINTED_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
+
+def _memory_limit(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+
+def _printed_bytes(printed: str) -> float | None:
+    number, _, unit = printed.partition(" ")
+    try:
+        return float(number) * _PRINTED_UNITS[unit]
+    except (ValueError, KeyError):
+        return None
+
+
+def _restore_memory_limit(con: duckdb.DuckDBPyConnection, before: str) -> None:
+    """Put the limit back: the configured value when that is what it was, else `before` as DuckDB
+    printed it (truncated to 0.1 of a unit: the printed value would not give back 2GB exactly)."""
+    limit = os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip().replace(chr(39), "")
+    try:
+        con.execute(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
+    except duckdb.Error:
+        pass  # not a valid size: the connection cannot have been opened with it
+    if _memory_limit(con) != before:
+        con.execute(f"SET memory_limit = '{before}'")
+
+
+@contextmanager
+def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Run the block with DuckDB's memory limit lowered to `limit` (a DuckDB size) if it is higher,
+    then put it back.
+
+    For one large join or aggregate: DuckDB partitions and spills those when they do not fit, and
+    evicts (spills) TEMP tables to make room, so a smaller budget costs little time and keeps the
+    process's peak down (``assets/erasure/scan.py``)."""
+    before = _memory_limit(con)
+    con.execute(f"SET memory_limit = '{limit}'")
+    lowered, was = _printed_bytes(_memory_limit(con)), _printed_bytes(before)
+    if lowered is None or was is None or was <= lowered:
+        _restore_memory_limit(con, before)  # it was that low already (or unreadable): leave it
+        yield
+        return
+    try:
+        yield
+    finally:
+        _restore_memory_limit(con, before)
+
+
 def compaction_path(database: Path) -> Path:
     return database.with_name(database.name + ".compact")
 

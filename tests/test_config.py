@@ -132,6 +132,45 @@ def test_warehouse_connections_print_no_progress_bar(tmp_path, monkeypatch):
         bare.close()
 
 
+def test_a_block_can_run_under_a_smaller_memory_limit_and_gets_the_old_one_back(tmp_path, monkeypatch):
+    """memory_limit_at_most lowers the limit for one block (the erasure scan's join with its memory)
+    and never raises it; afterwards, also after an error, the connection has its limit back."""
+    import duckdb
+
+    from pipelines.warehouse import ENV_MEMORY_LIMIT, connect, memory_limit_at_most
+
+    def limit(con) -> str:
+        return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    monkeypatch.delenv(ENV_MEMORY_LIMIT, raising=False)
+    with connect(tmp_path / "w.duckdb", "k") as con:
+        assert limit(con) == "1.8 GiB"  # 2GB
+        with memory_limit_at_most(con, "1GB"):
+            assert limit(con) == "953.6 MiB"
+        assert limit(con) == "1.8 GiB"
+        with pytest.raises(RuntimeError), memory_limit_at_most(con, "1GB"):
+            assert limit(con) == "953.6 MiB"
+            raise RuntimeError("the join failed")
+        assert limit(con) == "1.8 GiB"
+        with memory_limit_at_most(con, "3GB"):  # higher: left alone
+            assert limit(con) == "1.8 GiB"
+        assert limit(con) == "1.8 GiB"
+    monkeypatch.setenv(ENV_MEMORY_LIMIT, "700MB")
+    with connect(tmp_path / "w.duckdb", "k") as con:
+        with memory_limit_at_most(con, "1GB"):  # lower already: left alone
+            assert limit(con) == "667.5 MiB"
+        assert limit(con) == "667.5 MiB"
+    bare = duckdb.connect()  # a limit that is not the configured one comes back as DuckDB printed it
+    try:
+        bare.execute("SET memory_limit = '3GB'")
+        assert limit(bare) == "2.7 GiB"  # 2.79 GiB: DuckDB truncates what it prints
+        with memory_limit_at_most(bare, "1GB"):
+            assert limit(bare) == "953.6 MiB"
+        assert limit(bare) in ("2.6 GiB", "2.7 GiB")  # 2.7 GiB, printed truncated again
+    finally:
+        bare.close()
+
+
 def test_an_empty_memory_limit_leaves_duckdbs_default_and_a_bad_one_is_a_clear_error(tmp_path, monkeypatch):
     from pipelines.warehouse import ENV_MEMORY_LIMIT, connect
 

@@ -29,35 +29,64 @@ from assets.erasure.state import load_state
 from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
+from pipelines.warehouse import memory_limit_at_most
 from tests.conftest import event
 
 
-@pytest.fixture(params=["whole", "sliced"])
-def remembered(request, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every column is remembered; "sliced" also cuts the joins against the memory into many slices."""
+@pytest.fixture
+def remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every column is remembered."""
     monkeypatch.setattr(scan, "MIN_REMEMBERED_ROWS", 0)
-    if request.param == "sliced":
-        monkeypatch.setattr(scan, "SLICE_ROWS", 4)
 
 
-@pytest.mark.parametrize("rows", [0, 1, 5, 6, 1000, 100_000])
-def test_digest_slices_hold_every_digest_exactly_once(rows, monkeypatch):
-    monkeypatch.setattr(scan, "SLICE_ROWS", 8)
-    con = duckdb.connect()
+@pytest.mark.parametrize("budget", [None, "32MB"])
+@pytest.mark.parametrize(("everything", "gone"), [(False, False), (False, True), (True, False), (True, True)])
+def test_one_join_with_the_memory_finds_what_to_check_and_what_is_gone(tmp_path, budget, everything, gone):
+    """Tonight's digests (several columns may share one) against the memory, at the edges of the
+    64-bit range too: new ones and suspects are checked (all, when `everything`), and the memory's
+    digests not seen tonight come back as gone (col NULL). A 32MB budget is below what the join
+    of a million digests needs in memory, so DuckDB partitions and spills it: same answer."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    top = 18446744073709551615
+    con.execute("CREATE SCHEMA ops")
+    # the memory: a million hashes (hash(0) is 0: from 1), both ends of the range, and a suspect
     con.execute(
-        """CREATE TABLE t AS SELECT hash(i) AS digest FROM range(?) r(i)
-           UNION ALL SELECT * FROM (VALUES (0::UBIGINT), (18446744073709551615::UBIGINT),
-                                           (9223372036854775808::UBIGINT))""",
-        [rows],
+        f"""CREATE TABLE ops.scan_values AS
+            SELECT hash(i) AS digest FROM range(1, 1000000) r(i)
+            UNION ALL SELECT * FROM (VALUES (0::UBIGINT), ({top}::UBIGINT), (hash('suspect')))"""
     )
-    parts = scan.digest_slices(con, "t")
-    total = rows + 3  # 8 digests make one slice, 9 two; at most 256
-    assert len(parts) == (1 if total <= 8 else min(256, 1 << (total - 1).bit_length() - 3))
-    hits = con.execute("SELECT digest, " + " + ".join(f"({p})::INT" for p in parts) + " AS slices FROM t").fetchall()
-    assert all(n == 1 for _, n in hits), [d for d, n in hits if n != 1]
-    sizes = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {p})" for p in parts) + " FROM t").fetchall()[0]
-    if total / len(parts) >= 300:  # enough per slice to judge: the top bits of a hash are uniform
-        assert max(sizes) <= 1.5 * total / len(parts), sizes
+    # tonight: a quarter of them gone, as many new; column 1 shares 10,000 digests with column 0
+    con.execute(
+        f"""CREATE TEMP TABLE _scan_seen AS
+            SELECT 0 AS col, hash(i) AS digest FROM range(250000, 1250000) r(i)
+            UNION ALL SELECT 1, hash(i) FROM range(1240000, 1260000) r(i)
+            UNION ALL SELECT * FROM (VALUES (2, 0::UBIGINT), (2, {top}::UBIGINT), (3, hash('suspect')))"""
+    )
+    con.execute("CREATE TEMP TABLE _scan_suspects AS SELECT hash('suspect') AS digest")
+    if budget:
+        with memory_limit_at_most(con, budget):
+            scan._join_memory(con, everything=everything, gone=gone)
+    else:
+        scan._join_memory(con, everything=everything, gone=gone)
+
+    def same(got: str, expected: str) -> bool:
+        """The two queries give the same rows, duplicates counted (EXCEPT ALL both ways)."""
+        return con.execute(
+            f"SELECT count(*) FROM (({got}) EXCEPT ALL ({expected})) UNION ALL "
+            f"SELECT count(*) FROM (({expected}) EXCEPT ALL ({got}))"
+        ).fetchall() == [(0,), (0,)]
+
+    check, seen, memory = "SELECT col, digest FROM _scan_check", "SELECT col, digest FROM _scan_seen", "ops.scan_values"
+    new = f"{seen} WHERE digest NOT IN (SELECT digest FROM {memory})"
+    assert con.execute(f"SELECT count(*) FROM ({new})").fetchall()[0][0] == 270_000
+    # a digest new in two columns is checked for each of them
+    assert same(f"{check} WHERE NOT known", new)
+    old = f"{seen} WHERE digest IN (SELECT digest FROM {memory})"
+    assert same(f"{check} WHERE col IS NOT NULL AND known", old if everything else f"{old} AND col = 3")
+    gone_rows = f"SELECT NULL::INTEGER, digest FROM {memory} WHERE digest NOT IN (SELECT digest FROM _scan_seen)"
+    # a quarter of the memory
+    assert con.execute(f"SELECT count(*) FROM ({gone_rows})").fetchall()[0][0] == 249_999
+    assert same(f"{check} WHERE col IS NULL", gone_rows if gone else f"{gone_rows} LIMIT 0")
 
 
 def unique(prefix: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from assets.erasure.state import EXEMPT_TABLES
+from pipelines.warehouse import memory_limit_at_most
 
 #: The whitespace trimmed off tokens: space, tab, LF, CR, FF, VT.
 _WS_CODES = (32, 9, 10, 13, 12, 11)
@@ -162,25 +163,15 @@ def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
 
 #: Values of tables smaller than this are checked exactly every time and never remembered.
 MIN_REMEMBERED_ROWS = 10_000
-#: Digests per slice of the joins against the memory. The memory and tonight's digests hold tens of
-#: millions of rows at production scale (44.7M at 3M accounts); one hash join over all of them took
-#: the process's resident set 0.5 GB above that of any other statement of the night (3,137 MB at
-#: 3M, bench/profile_night.py). Digests are uniform 64-bit hashes, so their top bits cut them into
-#: even slices, each joined on its own.
-SLICE_ROWS = 8_000_000
-
-
-def digest_slices(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """Predicates on a column `digest` that cut `table`'s digests into slices of about SLICE_ROWS.
-
-    Together they hold every digest exactly once (the top `bits` bits take each value once)."""
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    bits = 0
-    while rows > SLICE_ROWS << bits and bits < 8:
-        bits += 1
-    if bits == 0:
-        return ["true"]
-    return [f"digest >> {64 - bits} = {i}" for i in range(1 << bits)]
+#: DuckDB's memory limit while tonight's digests are joined with the memory. Both sides hold tens of
+#: millions of rows at production scale (64M and 44.7M at 3M accounts). At the connection's limit
+#: (2GB) the join filled DuckDB's buffer pool and took the process to 3,137 MB. Cutting it into
+#: slices by the digests' top bits (9af75f4) kept the peak down, but every slice read both sides
+#: whole, so the cost grew with slices x rows (16 + 8 slice statements, 19 s of the 3M night, 4.3x
+#: the 1M figure for 3x the rows). One join under a smaller budget reads each side once: DuckDB's
+#: hash join partitions and spills when it does not fit. On the 3M memory alone: 5.6 s at 2GB,
+#: 5.8 s at 700MB with the process at 1.2 GB (bench/profile_night.py, docs/scaling.md).
+JOIN_MEMORY_LIMIT = "1GB"
 
 
 _STATE_TABLES = """
@@ -419,21 +410,11 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             else:
                 remembered.append(col)
         if remembered:
-            # One anti-join against the memory for every remembered column at once, slice by slice.
-            con.execute("CREATE OR REPLACE TEMP TABLE _scan_check (col INTEGER, digest UBIGINT, known BOOLEAN)")
-            for part in digest_slices(con, "_scan_seen"):
-                con.execute(
-                    f"""
-                    INSERT INTO _scan_check
-                    SELECT col, digest, known FROM (
-                        -- a join, not IN: the hash table is built on the smaller side (the memory is large)
-                        SELECT s.col, s.digest, m.digest IS NOT NULL AS known
-                        FROM (SELECT col, digest FROM _scan_seen WHERE {part}) s
-                        LEFT JOIN (SELECT digest FROM ops.scan_values WHERE {part}) m USING (digest))
-                    WHERE {"true" if everything else "NOT known"} OR digest IN (SELECT digest FROM _scan_suspects)
-                    """
-                )
-            for (number,) in con.execute("SELECT DISTINCT col FROM _scan_check ORDER BY col").fetchall():
+            with memory_limit_at_most(con, JOIN_MEMORY_LIMIT):
+                _join_memory(con, everything=everything, gone=bool(new_targets))
+            for (number,) in con.execute(
+                "SELECT DISTINCT col FROM _scan_check WHERE col IS NOT NULL ORDER BY col"
+            ).fetchall():
                 _tokenise_column(con, remembered[number], number)
         match_tokens(con, "_scan_tokens", "_scan_keys")
         con.execute(
@@ -444,7 +425,8 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             JOIN _targets t ON t.kind = k.kind AND t.key = k.key
             """
         )
-        _remember_verified(con, version, rebuild=bool(new_targets), checked=bool(remembered))
+        with memory_limit_at_most(con, JOIN_MEMORY_LIMIT):
+            _remember_verified(con, version, rebuild=bool(new_targets), checked=bool(remembered))
     finally:
         for temp in ("_scan_tokens", "_scan_keys", "_scan_seen", "_scan_suspects", "_scan_check", "_column"):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
@@ -460,23 +442,35 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(DISTINCT subject_key) FROM _warehouse_hits").fetchall()[0][0]
 
 
+def _join_memory(con: duckdb.DuckDBPyConnection, *, everything: bool, gone: bool) -> None:
+    """TEMP _scan_check(col, digest, known): tonight's digests (TEMP _scan_seen) to check exactly -
+    those not in the memory and the suspects, or all of them when `everything` - and, with `gone`,
+    the memory's digests not seen tonight (col NULL), in one join that reads each side once."""
+    check = "true" if everything else "m.digest IS NULL OR s.digest IN (SELECT digest FROM _scan_suspects)"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _scan_check AS
+        SELECT s.col, coalesce(s.digest, m.digest) AS digest, m.digest IS NOT NULL AS known
+        FROM _scan_seen s {"FULL" if gone else "LEFT"} JOIN ops.scan_values m ON m.digest = s.digest
+        WHERE s.digest IS NULL OR {check}
+        """
+    )
+
+
 def _remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, rebuild: bool, checked: bool) -> None:
     """Add the values just found clean to ops.scan_values; after new targets, also drop the values
-    that are not present any more and those found holding a target (TEMP _scan_seen, _scan_check)."""
+    that are not present any more and those found holding a target (TEMP _scan_check)."""
     hits = "SELECT digest FROM _warehouse_hits"
     if rebuild:
-        for part in digest_slices(con, "ops.scan_values"):
-            con.execute(
-                f"""DELETE FROM ops.scan_values
-                    WHERE {part}
-                      AND (digest NOT IN (SELECT digest FROM _scan_seen WHERE {part}) OR digest IN ({hits}))"""
-            )
+        # without remembered columns, nothing of the memory was seen tonight
+        gone = "SELECT digest FROM _scan_check WHERE col IS NULL" if checked else "SELECT digest FROM ops.scan_values"
+        con.execute(f"DELETE FROM ops.scan_values WHERE digest IN ({gone}) OR digest IN ({hits})")
     if checked:
-        for part in digest_slices(con, "_scan_check"):
-            con.execute(
-                f"""INSERT INTO ops.scan_values
-                    SELECT DISTINCT digest FROM _scan_check WHERE {part} AND NOT known AND digest NOT IN ({hits})"""
-            )
+        con.execute(
+            f"""INSERT INTO ops.scan_values
+                SELECT DISTINCT digest FROM _scan_check
+                WHERE col IS NOT NULL AND NOT known AND digest NOT IN ({hits})"""
+        )
     # The memory now stands for exactly tonight's targets (fewer than before when an e-mail came
     # to be held by a live account again: it is then a new target the day it is released).
     con.execute("DELETE FROM ops.scan_targets")
