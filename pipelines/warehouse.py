@@ -287,6 +287,17 @@ def _restore_memory_limit(con: duckdb.DuckDBPyConnection, before: str) -> None:
         con.execute(f"SET memory_limit = '{before}'")
 
 
+def _lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str, before: str) -> bool:
+    """SET the smaller limit; False (with a warning) when DuckDB cannot evict enough to get under it
+    (no room left for its temporary files, say): the block then runs with the memory it had."""
+    try:
+        con.execute(f"SET memory_limit = '{limit}'")
+    except duckdb.Error as exc:
+        log.warning("DuckDB's memory limit stays at %s, not %s: %s", before, limit, str(exc).splitlines()[0])
+        return False
+    return True
+
+
 @contextmanager
 def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     """Run the block with DuckDB's memory limit lowered to `limit` (a DuckDB size) if it is higher,
@@ -294,9 +305,12 @@ def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator
 
     For one large join or aggregate: DuckDB partitions and spills those when they do not fit, and
     evicts (spills) TEMP tables to make room, so a smaller budget costs little time and keeps the
-    process's peak down (``assets/erasure/scan.py``)."""
+    process's peak down (``assets/erasure/scan.py``). If DuckDB cannot get under it, the block runs
+    with the limit it had, and a warning says so."""
     before = _memory_limit(con)
-    con.execute(f"SET memory_limit = '{limit}'")
+    if not _lower_memory_limit(con, limit, before):
+        yield
+        return
     lowered, was = _printed_bytes(_memory_limit(con)), _printed_bytes(before)
     if lowered is None or was is None or was <= lowered:
         _restore_memory_limit(con, before)  # it was that low already (or unreadable): leave it

@@ -171,6 +171,33 @@ def test_a_block_can_run_under_a_smaller_memory_limit_and_gets_the_old_one_back(
         bare.close()
 
 
+def test_a_memory_limit_duckdb_cannot_lower_to_is_a_warning_not_a_failure(tmp_path, monkeypatch, caplog):
+    """If DuckDB cannot get under the smaller budget (no room for its spill files, say), the block
+    runs with the limit it had: the budget is there for the peak, not for the answer."""
+    import duckdb
+
+    from pipelines.warehouse import ENV_MEMORY_LIMIT, connect, memory_limit_at_most
+
+    class RefusesToLower:
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args):
+            if sql == "SET memory_limit = '1GB'":
+                raise duckdb.OutOfMemoryException("Failed to change memory limit: could not free up enough memory")
+            return self.con.execute(sql, *args)
+
+    monkeypatch.delenv(ENV_MEMORY_LIMIT, raising=False)
+    with connect(tmp_path / "w.duckdb", "k") as con, caplog.at_level("WARNING"):
+        refusing = RefusesToLower(con)
+        ran = False
+        with memory_limit_at_most(refusing, "1GB"):
+            ran = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.8 GiB"
+        assert ran
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.8 GiB"
+    assert "memory limit stays at 1.8 GiB, not 1GB" in caplog.text
+
+
 def test_an_empty_memory_limit_leaves_duckdbs_default_and_a_bad_one_is_a_clear_error(tmp_path, monkeypatch):
     from pipelines.warehouse import ENV_MEMORY_LIMIT, connect
 
