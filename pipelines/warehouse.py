@@ -251,12 +251,22 @@ def apply_connection_settings(con: duckdb.DuckDBPyConnection) -> None:
     """Settings of every connection the pipeline opens: the memory limit, and no progress bars
     (backfill workers printed them into the run's output and logs)."""
     con.execute("SET enable_progress_bar = false")
-    limit = os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip()
+    limit = _configured_memory_limit()
     if limit:
         try:
-            con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+            _set_memory_limit(con, limit)
         except duckdb.Error as exc:
             raise ConfigError(f"{ENV_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size: {exc}") from None
+
+
+def _configured_memory_limit() -> str:
+    """COMPLIANCE_DUCKDB_MEMORY_LIMIT, or the default; "" leaves DuckDB's own."""
+    return os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip()
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """SET memory_limit to a DuckDB size ("2GB"), or back to DuckDB's default for ""."""
+    con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'" if limit else "RESET memory_limit")
 
 
 #: Bytes per unit of the memory limit as DuckDB prints it ("953.6 MiB", "1.8 GiB").
@@ -278,20 +288,19 @@ def _printed_bytes(printed: str) -> float | None:
 def _restore_memory_limit(con: duckdb.DuckDBPyConnection, before: str) -> None:
     """Put the limit back: the configured value when that is what it was, else `before` as DuckDB
     printed it (truncated to 0.1 of a unit: the printed value would not give back 2GB exactly)."""
-    limit = os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip().replace(chr(39), "")
     try:
-        con.execute(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
+        _set_memory_limit(con, _configured_memory_limit())
     except duckdb.Error:
         pass  # not a valid size: the connection cannot have been opened with it
     if _memory_limit(con) != before:
-        con.execute(f"SET memory_limit = '{before}'")
+        _set_memory_limit(con, before)
 
 
 def _lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str, before: str) -> bool:
     """SET the smaller limit; False (with a warning) when DuckDB cannot evict enough to get under it
     (no room left for its temporary files, say): the block then runs with the memory it had."""
     try:
-        con.execute(f"SET memory_limit = '{limit}'")
+        _set_memory_limit(con, limit)
     except duckdb.Error as exc:
         log.warning("DuckDB's memory limit stays at %s, not %s: %s", before, limit, str(exc).splitlines()[0])
         return False
