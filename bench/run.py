@@ -139,6 +139,14 @@ def day_seconds(out: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"\] (\d{4}-\d{2}-\d{2}) \w+ in ([\d.]+)s", out)}
 
 
+def day_peaks(out: str) -> dict[str, float]:
+    """Each day's peak RSS (MB) from the CLI's progress lines (`peak_rss=…MB`), where printed."""
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"\] (\d{4}-\d{2}-\d{2}) \w+ in [\d.]+s .*?peak_rss=(\d+)MB", out)
+    }
+
+
 def last_run_steps(work: Path) -> dict:
     """Per-step durations of the latest run in the size's Dagster instance, and warehouse facts."""
     code = f"""
@@ -253,6 +261,7 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
             "rss_mb": rss,
             "days": len(per_day),
             "per_day_s": per_day,
+            "per_day_rss_mb": day_peaks(out),
             "load_before": load_before,
             "load_after": loadavg(),
             "finished": time.strftime("%Y-%m-%d %H:%M"),
@@ -546,6 +555,14 @@ def render(results: list[dict], machine: str, notes: str = "") -> str:
     for r in results:
         per = list(r["backfill"].get("per_day_s", {}).values())
         lines.append(f"| {r['label']} | " + " | ".join(f"{v:.0f}" for v in per) + " |")
+    peaks = [r for r in results if r["backfill"].get("per_day_rss_mb")]
+    if peaks:
+        lines += ["", "## Backfill, day by day (peak RSS of the process that ran the day, MB)", ""]
+        lines.append("| size | " + " | ".join(f"d{i}" for i in range(1, 30)) + " |")
+        lines.append("|---|" + "---:|" * 29)
+        for r in peaks:
+            per = list(r["backfill"]["per_day_rss_mb"].values())
+            lines.append(f"| {r['label']} | " + " | ".join(f"{v:.0f}" for v in per) + " |")
     return "\n".join(lines) + "\n"
 
 

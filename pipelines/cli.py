@@ -67,6 +67,8 @@ def _progress(i: int, n: int, outcome) -> None:
             f"received={q.get('received', 0)} accepted={q.get('accepted', 0)} "
             f"duplicates={q.get('duplicates', 0)} rejected={q.get('rejected', 0)} new_violations={v}"
         )
+    if outcome.peak_rss_mb is not None:
+        parts.append(f"peak_rss={outcome.peak_rss_mb:.0f}MB")
     if outcome.failures:
         parts.append("; ".join(sorted(set(outcome.failures))))
     print(" ".join(parts), flush=True)

@@ -46,6 +46,8 @@ class DayOutcome:
     summary: dict | None = None
     failures: list[str] = field(default_factory=list)
     pid: int = 0  # the process that ran the day (this one, or a worker)
+    #: Peak resident set of that process while the day ran (MB); None where it cannot be measured.
+    peak_rss_mb: float | None = None
 
 
 def prepare_dagster_home() -> Path:
@@ -239,10 +241,32 @@ def run_days(
     return outcomes
 
 
+def _reset_peak_rss() -> bool:
+    """Restart this process's peak resident set (Linux: VmHWM, via /proc/self/clear_refs); False where
+    that is not possible, so that a peak left over from an earlier day is never reported as this one's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident set since the last `_reset_peak_rss` (MB), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            found = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) / 1024 if found else None
+
+
 def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
     from pipelines.definitions import defs
     from pipelines.jobs import NIGHTLY_JOB_NAME
 
+    measured = _reset_peak_rss()
     started = time.monotonic()
     result = defs.resolve_job_def(NIGHTLY_JOB_NAME).execute_in_process(
         partition_key=day.isoformat(),
@@ -252,6 +276,7 @@ def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> D
         run_config=QUIET_RUN_CONFIG,
     )
     outcome = DayOutcome(day, result.success, result.run_id, time.monotonic() - started, pid=os.getpid())
+    outcome.peak_rss_mb = _peak_rss_mb() if measured else None
     outcome.failures = _failures(result)
     summary = settings.reports / day.isoformat() / "summary.json"
     if summary.exists():

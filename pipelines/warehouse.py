@@ -331,6 +331,14 @@ def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator
         _restore_memory_limit(con, before)
 
 
+#: DuckDB's memory limit while the compaction copies the warehouse. The copy streams table by
+#: table; at the connection's limit (2GB) DuckDB's buffer pool filled with the blocks it had copied,
+#: and the weekly compaction night was the peak of a backfill's worker. Copying the 1M-account
+#: warehouse (1.6 GB) alone: 2,056 MB peak in 21.3 s at 2GB, 1,081 MB in 21.7 s at 1GB (603 MB but
+#: 33.9 s at 512MB). docs/scaling.md has the backfill's per-day peaks before and after.
+COMPACTION_MEMORY_LIMIT = "1GB"
+
+
 def compaction_path(database: Path) -> Path:
     return database.with_name(database.name + ".compact")
 
@@ -447,15 +455,16 @@ def compact(database: Path, hash_key: str) -> dict[str, int]:
     con = duckdb.connect()
     apply_connection_settings(con)
     try:
-        con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
-        con.execute("ATTACH ? AS dst", [str(target)])
-        _stage("copying")
-        con.execute("COPY FROM DATABASE src TO dst")
-        con.execute("CHECKPOINT dst")
-        if _row_counts(con, "src") != _row_counts(con, "dst"):
-            raise RuntimeError("the compacted copy differs from the warehouse; compaction aborted")
-        con.execute("DETACH dst")
-        con.execute("DETACH src")
+        with memory_limit_at_most(con, COMPACTION_MEMORY_LIMIT):
+            con.execute("ATTACH ? AS src (READ_ONLY)", [str(database)])
+            con.execute("ATTACH ? AS dst", [str(target)])
+            _stage("copying")
+            con.execute("COPY FROM DATABASE src TO dst")
+            con.execute("CHECKPOINT dst")
+            if _row_counts(con, "src") != _row_counts(con, "dst"):
+                raise RuntimeError("the compacted copy differs from the warehouse; compaction aborted")
+            con.execute("DETACH dst")
+            con.execute("DETACH src")
     except BaseException:
         con.close()
         recover(database)

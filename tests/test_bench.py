@@ -140,3 +140,20 @@ def test_durable_copy_is_byte_identical_and_independent(bench, tmp_path):
     assert dst.read_bytes() == src.read_bytes()
     src.write_bytes(b"changed")
     assert dst.stat().st_size == 256_000
+
+
+def test_backfill_day_peaks_are_read_from_the_progress_lines_and_rendered(bench):
+    out = (
+        "Backfilling 3 day(s) from 2026-09-01 to 2026-09-03\n"
+        "[1/3] 2026-09-01 ok in 31.2s received=10 accepted=10 new_violations=0 peak_rss=986MB\n"
+        "WARNING pipelines.notify: ALERT ...\n"
+        "[2/3] 2026-09-02 FAILED in 2.0s the worker process died before finishing this day\n"
+        "[3/3] 2026-09-03 ok in 52.6s received=10 accepted=10 new_violations=1 peak_rss=2099MB\n"
+    )
+    assert bench.day_peaks(out) == {"2026-09-01": 986.0, "2026-09-03": 2099.0}  # none for the failed day
+    assert list(bench.day_seconds(out)) == ["2026-09-01", "2026-09-02", "2026-09-03"]
+    r = result("1m", 1_000_000, 30.0)
+    r["backfill"]["per_day_rss_mb"] = bench.day_peaks(out)
+    text = bench.render([r], "2 cores")
+    assert "| 1m | 986 | 2099 |" in text
+    assert "peak RSS of the process that ran the day" not in bench.render([result("1m", 1_000_000, 30.0)], "x")

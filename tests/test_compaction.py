@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import pipelines.warehouse as warehouse
 from pipelines.warehouse import compact, compaction_path, connect, wal_path
 
 KEY = "compaction-test-key"
@@ -123,6 +124,34 @@ def test_compaction_removes_deleted_bytes_and_keeps_everything_else(tmp_path):
     assert next_sequence_value(database) == 11  # the sequence carried on where it was
     assert stats["bytes_before"] > 0 and stats["bytes_after"] == database.stat().st_size
     assert not compaction_path(database).exists() and not wal_path(database).exists()
+
+
+@pytest.mark.parametrize(("configured", "while_copying"), [("2GB", "953.6 MiB"), ("256MB", "244.1 MiB")])
+def test_the_copy_runs_under_the_compaction_memory_budget(tmp_path, monkeypatch, configured, while_copying):
+    """The copy's own DuckDB is held to 1GB (the weekly compaction was a backfill worker's peak); a
+    configured limit that is lower already is kept."""
+    database = tmp_path / "warehouse.duckdb"
+    build_warehouse(database)
+    before = contents(database)
+    monkeypatch.setenv("COMPLIANCE_DUCKDB_MEMORY_LIMIT", configured)
+    copies, seen = [], {}
+    real_connect = warehouse.duckdb.connect
+
+    def connect_spy(*args, **kwargs):
+        con = real_connect(*args, **kwargs)
+        if not args and not kwargs:  # the in-memory DuckDB that attaches both files and copies
+            copies.append(con)
+        return con
+
+    def hook(stage):
+        if stage == "copying":
+            seen[stage] = copies[-1].execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    monkeypatch.setattr(warehouse.duckdb, "connect", connect_spy)
+    monkeypatch.setattr(warehouse, "compaction_hook", hook)
+    compact(database, KEY)
+    assert seen == {"copying": while_copying}
+    assert contents(database) == before
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -57,6 +57,8 @@ def test_days_run_one_at_a_time_in_workers_replaced_every_n_days(env, days, monk
     assert os.getpid() not in (first, third)
     assert env.query("SELECT count(*) FROM landing.events") == [(3,)]
     assert [o.summary["quality"]["accepted"] for o in outcomes] == [1, 1, 1]
+    # each day's own peak, measured in its worker: the size of a process that imported Dagster
+    assert all(100 < o.peak_rss_mb < 3000 for o in outcomes), [o.peak_rss_mb for o in outcomes]
 
 
 @pytest.mark.slow
@@ -95,3 +97,18 @@ def test_a_worker_killed_during_a_day_fails_that_day_and_the_next_days_still_run
     per_day = env.query("SELECT arrival_date, count(*) FROM landing.events GROUP BY ALL ORDER BY 1")
     ingested = env.query("SELECT arrival_date FROM ops.ingested_days ORDER BY 1")
     assert per_day == [(d, 1) for d in days[:3]], (per_day, ingested, [(o.day, o.success, o.seconds) for o in outcomes])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux only: VmHWM and clear_refs")
+def test_a_days_peak_rss_is_its_own_not_an_earlier_days():
+    """The per-day peak restarts at each day: a large day is not reported again for the small ones after it."""
+    assert runner._reset_peak_rss()
+    before = runner._peak_rss_mb()
+    ballast = bytearray(300 * 2**20)  # touched: 300 MB resident
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    large_day = runner._peak_rss_mb()
+    del ballast
+    assert large_day - before > 250
+    assert runner._reset_peak_rss()
+    small_day = runner._peak_rss_mb()
+    assert small_day < large_day - 250
