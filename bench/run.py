@@ -256,12 +256,14 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
         load_before = loadavg()
         wall, rss, out = timed(cmd, env)
         per_day = day_seconds(out)
+        peaks = day_peaks(out)
         backfill = {
             "wall_s": wall,
-            "rss_mb": rss,
+            # the largest process's peak; a day's own peak (sampled) cannot exceed it, but take both
+            "rss_mb": max([rss, *peaks.values()]),
             "days": len(per_day),
             "per_day_s": per_day,
-            "per_day_rss_mb": day_peaks(out),
+            "per_day_rss_mb": peaks,
             "load_before": load_before,
             "load_after": loadavg(),
             "finished": time.strftime("%Y-%m-%d %H:%M"),

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -241,42 +242,64 @@ def run_days(
     return outcomes
 
 
-def _reset_peak_rss() -> bool:
-    """Restart this process's peak resident set (Linux: VmHWM, via /proc/self/clear_refs); False where
-    that is not possible, so that a peak left over from an earlier day is never reported as this one's."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+class PeakRss:
+    """The peak resident set of this process while a block runs (MB), sampled every `interval` s by
+    a daemon thread reading /proc/self/statm (Linux; `peak_mb` stays None elsewhere).
 
+    Sampled, not the kernel's high-water mark: resetting that (/proc/self/clear_refs) would also
+    reset the process's ru_maxrss, which `time -v`, the benchmark and any supervisor read. A
+    spike shorter than the interval can be missed; DuckDB's large steps last seconds."""
 
-def _peak_rss_mb() -> float | None:
-    """This process's peak resident set since the last `_reset_peak_rss` (MB), or None."""
-    try:
-        with open("/proc/self/status") as f:
-            found = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(found.group(1)) / 1024 if found else None
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak_mb: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
+
+    def _rss_mb(self) -> float | None:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self._page_mb
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _sample(self) -> None:
+        while True:
+            rss = self._rss_mb()
+            if rss is None:
+                return
+            self.peak_mb = rss if self.peak_mb is None else max(self.peak_mb, rss)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        last = self._rss_mb()  # the block's end, whatever the last sample missed
+        if last is not None and self.peak_mb is not None:
+            self.peak_mb = max(self.peak_mb, last)
 
 
 def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
     from pipelines.definitions import defs
     from pipelines.jobs import NIGHTLY_JOB_NAME
 
-    measured = _reset_peak_rss()
     started = time.monotonic()
-    result = defs.resolve_job_def(NIGHTLY_JOB_NAME).execute_in_process(
-        partition_key=day.isoformat(),
-        instance=instance,
-        raise_on_error=False,
-        tags=tags,
-        run_config=QUIET_RUN_CONFIG,
-    )
+    with PeakRss() as memory:
+        result = defs.resolve_job_def(NIGHTLY_JOB_NAME).execute_in_process(
+            partition_key=day.isoformat(),
+            instance=instance,
+            raise_on_error=False,
+            tags=tags,
+            run_config=QUIET_RUN_CONFIG,
+        )
     outcome = DayOutcome(day, result.success, result.run_id, time.monotonic() - started, pid=os.getpid())
-    outcome.peak_rss_mb = _peak_rss_mb() if measured else None
+    outcome.peak_rss_mb = memory.peak_mb
     outcome.failures = _failures(result)
     summary = settings.reports / day.isoformat() / "summary.json"
     if summary.exists():
