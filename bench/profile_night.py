@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
+from pipelines.runner import resident_mb  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
 #: Peak resident set (MB) of this process while each statement ran, in TIMES order.
@@ -37,11 +38,9 @@ class RssSampler(threading.Thread):
     def __init__(self, interval: float = 0.01):
         super().__init__(daemon=True)
         self.interval, self.peak = interval, 0.0
-        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
 
     def rss(self) -> float:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self._page_mb
+        return resident_mb() or 0.0
 
     def run(self) -> None:
         while True:

@@ -242,6 +242,15 @@ def run_days(
     return outcomes
 
 
+def resident_mb() -> float | None:
+    """This process's resident set now (MB), from /proc/self/statm; None where that cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 class PeakRss:
     """The peak resident set of this process while a block runs (MB), sampled every `interval` s by
     a daemon thread reading /proc/self/statm (Linux; `peak_mb` stays None elsewhere).
@@ -255,18 +264,10 @@ class PeakRss:
         self.peak_mb: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
-        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
-
-    def _rss_mb(self) -> float | None:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self._page_mb
-        except (OSError, ValueError, IndexError):
-            return None
 
     def _sample(self) -> None:
         while True:
-            rss = self._rss_mb()
+            rss = resident_mb()
             if rss is None:
                 return
             self.peak_mb = rss if self.peak_mb is None else max(self.peak_mb, rss)
@@ -280,7 +281,7 @@ class PeakRss:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        last = self._rss_mb()  # the block's end, whatever the last sample missed
+        last = resident_mb()  # the block's end, whatever the last sample missed
         if last is not None and self.peak_mb is not None:
             self.peak_mb = max(self.peak_mb, last)
 
