@@ -198,6 +198,12 @@ def _set_partition_window(days: list[date]) -> None:
 #: accounts its peak RSS over 29 days was 5.9-11.7 GB, against 3.0 GB for any single night. A fresh
 #: worker costs its imports (Dagster, the definitions, Great Expectations), a few seconds.
 DAYS_PER_WORKER = 7
+#: ... or sooner: a worker whose day peaked above this (MB) is replaced before the next day. A
+#: worker's day peaks climb with its age (at 3M accounts, 2,494 -> 2,944 MB over days 22-28, and
+#: the next worker's first day fell back by ~200 MB with one more day of history), so a worker
+#: near the memory budget is not given another day. Small deployments, whose days peak far below
+#: it, keep their workers for DAYS_PER_WORKER days and pay no extra start-ups.
+RECYCLE_AFTER_PEAK_MB = 2048
 
 
 def run_days(
@@ -206,7 +212,8 @@ def run_days(
     """Run the nightly job for each day, in order. Later days run even if an earlier one failed.
 
     One day runs in this process; several days run one at a time in a worker process that is
-    replaced every DAYS_PER_WORKER days, so a long backfill's memory stays that of a few nights.
+    replaced every DAYS_PER_WORKER days, or after a day that peaked above RECYCLE_AFTER_PEAK_MB,
+    so a long backfill's memory stays that of a few nights.
     """
     _set_partition_window(days)
     tags = {"trigger": "cli", WAREHOUSE_TAG: str(settings.warehouse.resolve())}
@@ -237,6 +244,8 @@ def run_days(
                     release_abandoned_runs(instance, tags)
             outcomes.append(outcome)
             progress(i, len(days), outcome)
+            if i < len(days) and (outcome.peak_rss_mb or 0) > RECYCLE_AFTER_PEAK_MB:
+                pool = _replace(pool, settings)  # a large day: the next one starts in a fresh worker
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return outcomes

@@ -54,11 +54,25 @@ def test_days_run_one_at_a_time_in_workers_replaced_every_n_days(env, days, monk
     assert progress == [(1, 3, days[0]), (2, 3, days[1]), (3, 3, days[2])]
     first, second, third = (o.pid for o in outcomes)
     assert first == second != third  # two days per worker, then a fresh one
+    # (small days: far below the peak after which a worker is replaced sooner)
+    assert all(o.peak_rss_mb < runner.RECYCLE_AFTER_PEAK_MB for o in outcomes)
     assert os.getpid() not in (first, third)
     assert env.query("SELECT count(*) FROM landing.events") == [(3,)]
     assert [o.summary["quality"]["accepted"] for o in outcomes] == [1, 1, 1]
     # each day's own peak, measured in its worker: the size of a process that imported Dagster
     assert all(100 < o.peak_rss_mb < 3000 for o in outcomes), [o.peak_rss_mb for o in outcomes]
+
+
+@pytest.mark.slow
+def test_a_worker_whose_day_peaked_above_the_budget_is_replaced_before_the_next_day(env, days, monkeypatch):
+    monkeypatch.setattr(runner, "DAYS_PER_WORKER", 7)
+    monkeypatch.setattr(runner, "RECYCLE_AFTER_PEAK_MB", 50)  # below any process that imported Dagster
+    outcomes = runner.run_days(config.load_settings(), days[:3], lambda *_: None)
+    assert [o.success for o in outcomes] == [True, True, True], [o.failures for o in outcomes]
+    assert all(o.peak_rss_mb > 50 for o in outcomes)
+    pids = [o.pid for o in outcomes]
+    assert len(set(pids)) == 3 and os.getpid() not in pids  # every day in a fresh worker
+    assert env.query("SELECT count(*) FROM landing.events") == [(3,)]
 
 
 @pytest.mark.slow
