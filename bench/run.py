@@ -256,13 +256,12 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
         load_before = loadavg()
         wall, rss, out = timed(cmd, env)
         per_day = day_seconds(out)
-        peaks = day_peaks(out)
         backfill = {
             "wall_s": wall,
             "rss_mb": rss,  # the largest process's peak; each day's own (sampled) peak is below it
             "days": len(per_day),
             "per_day_s": per_day,
-            "per_day_rss_mb": peaks,
+            "per_day_rss_mb": day_peaks(out),
             "load_before": load_before,
             "load_after": loadavg(),
             "finished": time.strftime("%Y-%m-%d %H:%M"),
