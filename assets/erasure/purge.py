@@ -155,7 +155,7 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> Non
             f"""
             UPDATE {col.sql_table} SET {col.sql_column} = {replacement}{also}
             WHERE {col.sql_column} IS NOT NULL
-              AND hash({col.sql_column}::VARCHAR) IN (SELECT digest FROM _warehouse_hits
+              AND scan_digest({col.sql_column}::VARCHAR) IN (SELECT digest FROM _warehouse_hits
                                                       WHERE table_name = $table AND column_name = $column)
               AND list_has_any(erasure_tokens({col.sql_column}::VARCHAR),
                                (SELECT list(tok) FROM _warehouse_hits

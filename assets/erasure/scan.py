@@ -28,8 +28,19 @@ JSON_STRING_RE = r'"((?:[^"\\]|\\.)*)"'
 USER_ID_RE = r'"userId"\s*:\s*"((?:[^"\\]|\\.)*)"'
 #: Tokens longer than this are not identifiers (and are not worth a hash).
 MAX_TOKEN = 512
-#: Part of every scan-cache fingerprint: change it when the tokenisation changes.
-SCAN_VERSION = "tokens-v1"
+#: Part of every scan-cache fingerprint: change it when the tokenisation or the digest changes.
+SCAN_VERSION = "tokens-v1:digest-v2"
+#: The 64-bit digest of a value (the verified-value memory, the column fingerprints). DuckDB's
+#: hash() of a string xors and multiplies it 8 bytes at a time, and a multiplication only carries
+#: a difference upwards: two strings that differ only in the top bytes of consecutive 8-byte
+#: blocks often collide. Among 5M e-mail-like strings ('user100686.name802@example.com',
+#: 'user100886.name202@example.com', ...) hash() gave 18,330 collisions, among 10M address JSON
+#: values 14,607, and among the 1.6M distinct landing.events.properties of the 1M benchmark 317,
+#: where a good 64-bit hash gives none. A value sharing the digest of a remembered clean value would
+#: be trusted unread. The same bytes hashed again from byte 5 put those differences in the low
+#: bytes of their blocks, where they reach every bit: with both, none of those sets has a
+#: collision, for about 0.1 s more per 10M values (md5 costs 2.7 s). Not a cryptographic digest.
+DIGEST_SQL = "hash(v, substr(v, 5))"
 
 
 def sql_literal(text: str) -> str:
@@ -37,7 +48,8 @@ def sql_literal(text: str) -> str:
 
 
 def install_scan_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """TEMP macros erasure_unescape(s) and erasure_tokens(v) on this connection."""
+    """TEMP macros scan_digest(v), erasure_unescape(s) and erasure_tokens(v) on this connection."""
+    con.execute(f"CREATE OR REPLACE TEMP MACRO scan_digest(v) AS {DIGEST_SQL}")
     con.execute(
         "CREATE OR REPLACE TEMP MACRO erasure_unescape(s) AS CASE WHEN contains(s, chr(92)) "
         "THEN coalesce(try(json_extract_string('\"' || s || '\"', '$')), s) ELSE s END"
@@ -130,7 +142,7 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, col: TextColumn) -> str:
     One statement per column: measured faster at 1M than one pass per table with FILTERed
     aggregates (1.3 s against 2.3 s for landing.events)."""
     count, total = con.execute(
-        f"SELECT count({col.sql_column}), coalesce(sum(hash({col.sql_column}::VARCHAR))::HUGEINT, 0) "
+        f"SELECT count({col.sql_column}), coalesce(sum(scan_digest({col.sql_column}::VARCHAR))::HUGEINT, 0) "
         f"FROM {col.sql_table} WHERE {col.sql_column} IS NOT NULL"
     ).fetchall()[0]
     return f"{count}:{total}"
@@ -138,7 +150,7 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, col: TextColumn) -> str:
 
 def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     count, total = con.execute(
-        "SELECT count(*), coalesce(sum(hash(subject_key || kind || key))::HUGEINT, 0) FROM _targets"
+        "SELECT count(*), coalesce(sum(scan_digest(subject_key || kind || key))::HUGEINT, 0) FROM _targets"
     ).fetchall()[0]
     return f"{SCAN_VERSION}:{count}:{total}"
 
@@ -147,7 +159,7 @@ def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
 # The verified-value memory (what makes a night's scan cost the day's new values, not history)
 # ---------------------------------------------------------------------------------------------
 #
-# ``ops.scan_values`` holds the digest (DuckDB's 64-bit ``hash``) of every distinct value the scan
+# ``ops.scan_values`` holds the digest (``scan_digest``, 64 bits) of every distinct value the scan
 # has tokenised, hashed and found free of every key in ``ops.scan_targets`` (the targets of the
 # last scan). A value whose digest is there is not tokenised again: a night only hashes what is
 # new. When targets are added (a new erasure), the old values must be checked against them, but
@@ -158,8 +170,20 @@ def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
 # pieces) and checks exactly only the values that pass. Where a new target's plain identifier
 # cannot be found any more, nothing is trusted and every value is checked exactly, as on the first
 # scan. The memory is rebuilt from the values present whenever targets were added, so a value that
-# was gone then is not trusted if it comes back. Digest collisions (two values, one 64-bit hash)
-# are the residual risk of the memory, as they are of the column fingerprints above.
+# was gone then is not trusted if it comes back. Digest collisions (two values, one 64-bit digest)
+# are the residual risk of the memory, as they are of the column fingerprints above: rare between
+# values that merely look alike (``DIGEST_SQL``), but the digest is not keyed or cryptographic, so
+# a value crafted to collide with a remembered one is not ruled out.
+
+# A plain value (not ``_SPECIAL``) has no token but itself, and holds no '@': it can only be the
+# plain account id of an erased subject, byte for byte. So it is only worth reading when its length
+# (``strlen``, bytes) is the length of one of the erased account ids searched for. The scan learns
+# those lengths when it first learns a target, from the plain identifier the purge keeps
+# (``ops.scan_target_lengths``: the target's key and a number, never the identifier), and reads
+# every plain value while any account-id target's length is unknown: one whose plain identifier was
+# gone before any scan saw it, or one erased before the lengths were kept (an older warehouse).
+# Message ids, keyed hashes (64 hex digits) and codes then never reach the grouping, the memory or
+# the tokeniser; the column's fingerprint still covers every value.
 
 #: Values of tables smaller than this are checked exactly every time and never remembered.
 MIN_REMEMBERED_ROWS = 10_000
@@ -178,6 +202,7 @@ _STATE_TABLES = """
 CREATE TABLE IF NOT EXISTS ops.scan_values (digest UBIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS ops.scan_targets (kind VARCHAR NOT NULL, key VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS ops.scan_state (version VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS ops.scan_target_lengths (key VARCHAR NOT NULL, length INTEGER NOT NULL);
 """
 
 
@@ -269,6 +294,29 @@ def _prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
+def _plain_lengths(con: duckdb.DuckDBPyConnection, *, learn: bool) -> list[int] | None:
+    """Byte lengths of the plain account ids of tonight's account-id targets, or None when any of
+    them is unknown. With `learn`, the lengths of the new targets' plain identifiers (TEMP
+    _target_plain) are kept first, by key (``ops.scan_target_lengths``)."""
+    if learn:
+        con.execute(
+            """
+            INSERT INTO ops.scan_target_lengths
+            SELECT DISTINCT key, strlen(plain) FROM _target_plain
+            WHERE kind = 'account_id' AND key NOT IN (SELECT key FROM ops.scan_target_lengths)
+            """
+        )
+    unknown, lengths = con.execute(
+        """
+        SELECT count(*) FILTER (WHERE l.length IS NULL),
+               list(DISTINCT l.length ORDER BY l.length) FILTER (WHERE l.length IS NOT NULL)
+        FROM (SELECT DISTINCT key FROM _targets WHERE kind = 'account_id') t
+        LEFT JOIN ops.scan_target_lengths l USING (key)
+        """
+    ).fetchall()[0]
+    return None if unknown else [int(n) for n in lengths or []]
+
+
 #: A value that is not "plain": its tokens may be other than itself (an '@', a '"' or a '\\' in it,
 #: or whitespace that trimming removes at either end). ``v < '!'``: its first byte is at most a
 #: space (or it is empty). Byte-wise tests: 1.5-2x faster than left()/right() on 10M values.
@@ -277,6 +325,17 @@ _SPECIAL = (
     + " OR ".join(f"ends_with(v, chr({c}))" for c in _WS_CODES)
     + ")"
 )
+
+
+def _worth_reading(lengths: list[int] | None) -> str:
+    """SQL on v: the values that may hold a target's token - every special value, and the plain
+    values as long as an erased account id (see the notes above); every value when a length is
+    unknown."""
+    if lengths is None:
+        return "true"
+    if not lengths:
+        return _SPECIAL
+    return f"(strlen(v) IN ({', '.join(str(int(n)) for n in lengths)}) OR {_SPECIAL})"
 
 
 def _column_values(col: TextColumn) -> str:
@@ -299,7 +358,7 @@ def _special_suspects_sql(col: TextColumn) -> str:
     ws = r"[\t\n\v\f\r ]"
     return f"""
         WITH special AS (
-            SELECT DISTINCT v, hash(v) AS digest FROM {_column_values(col)} WHERE {_SPECIAL}
+            SELECT DISTINCT v, scan_digest(v) AS digest FROM {_column_values(col)} WHERE {_SPECIAL}
         ), cut AS (
             SELECT digest,
                    unnest([lv] || string_split(lv, '"')
@@ -314,37 +373,55 @@ def _special_suspects_sql(col: TextColumn) -> str:
     """
 
 
-def _collect_column(con: duckdb.DuckDBPyConnection, col: TextColumn, number: int, *, search: bool) -> str:
-    """One pass over a column: its distinct digests with counts (TEMP _column); returns the column's
-    fingerprint (the same as `_fingerprint`). Remembered columns add their digests to TEMP
+def _collect_column(
+    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int, *, search: bool, wanted: str = "true"
+) -> str:
+    """The distinct digests of a column's `wanted` values (TEMP _column); returns the column's
+    fingerprint (`_fingerprint`, over every value). Remembered columns add their digests to TEMP
     _scan_seen (under the column's `number`) and, on a night with new targets, their suspects to
-    TEMP _scan_suspects."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _column AS
-            SELECT hash(v) AS digest, count(*) AS n, bool_or({_SPECIAL}) AS special
-            FROM {_column_values(col)} GROUP BY ALL"""
-    )
-    count, total = con.execute(
-        "SELECT coalesce(sum(n), 0), coalesce(sum(digest::HUGEINT * n), 0) FROM _column"
-    ).fetchall()[0]
+    TEMP _scan_suspects. When every value is wanted, one pass gives both."""
+    if wanted == "true":
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _column AS
+                SELECT scan_digest(v) AS digest, count(*) AS n, bool_or({_SPECIAL}) AS special
+                FROM {_column_values(col)} GROUP BY ALL"""
+        )
+        count, total = con.execute(
+            "SELECT coalesce(sum(n), 0), coalesce(sum(digest::HUGEINT * n), 0) FROM _column"
+        ).fetchall()[0]
+        fingerprint = f"{count}:{total}"
+    else:
+        fingerprint = _fingerprint(con, col)
+        count = int(fingerprint.split(":", 1)[0])
+        if count >= MIN_REMEMBERED_ROWS:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _column AS
+                    SELECT scan_digest(v) AS digest, bool_or({_SPECIAL}) AS special
+                    FROM {_column_values(col)} WHERE {wanted} GROUP BY ALL"""
+            )
     if count < MIN_REMEMBERED_ROWS:
-        return f"{count}:{total}"
+        return fingerprint
     con.execute("INSERT INTO _scan_seen SELECT ?, digest FROM _column", [number])
     if search:
         con.execute(
             """INSERT INTO _scan_suspects
-               SELECT digest FROM _column WHERE NOT special AND digest IN (SELECT hash(plain) FROM _plain_exact)"""
+               SELECT digest FROM _column
+               WHERE NOT special AND digest IN (SELECT scan_digest(plain) FROM _plain_exact)"""
         )
         if con.execute("SELECT count(*) FROM _column WHERE special").fetchall()[0][0]:
             con.execute(f"INSERT INTO _scan_suspects {_special_suspects_sql(col)}")
-    return f"{count}:{total}"
+    return fingerprint
 
 
-def _tokenise_column(con: duckdb.DuckDBPyConnection, col: TextColumn, number: int | None = None) -> None:
+def _tokenise_column(
+    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int | None = None, wanted: str = "true"
+) -> None:
     """Tokens of the column's values to check exactly: all of them, or (with the column's `number`)
-    those in TEMP _scan_check."""
-    values = f"(SELECT v, hash(v) AS digest FROM {_column_values(col)})"
+    those in TEMP _scan_check, which are among its `wanted` values."""
+    values = f"(SELECT v, scan_digest(v) AS digest FROM {_column_values(col)})"
     if number is not None:
+        # the values not wanted are skipped before they are hashed
+        values = f"(SELECT v, scan_digest(v) AS digest FROM {_column_values(col)} WHERE {wanted})"
         values = f"""(SELECT v, digest FROM {values}
                       WHERE digest IN (SELECT digest FROM _scan_check WHERE col = {int(number)}))"""
     con.execute(
@@ -383,6 +460,8 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     new_targets = con.execute(f"SELECT count(*) FROM ({_new_targets_sql()})").fetchall()[0][0]
     search = bool(new_targets) and _prepare_search(con)
     everything = bool(new_targets) and not search  # new targets whose plain identifiers are gone
+    lengths = _plain_lengths(con, learn=bool(new_targets))
+    wanted = _worth_reading(None if everything else lengths)
     targets = _targets_fingerprint(con)
     clean = {
         (t, c): fp
@@ -403,7 +482,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             key = (col.table_name, col.column)
             if key in clean and clean[key] == _fingerprint(con, col):
                 continue  # found clean before against these targets, and unchanged since
-            fingerprint = _collect_column(con, col, len(remembered), search=search)
+            fingerprint = _collect_column(con, col, len(remembered), search=search, wanted=wanted)
             scanned[key] = fingerprint
             if int(fingerprint.split(":", 1)[0]) < MIN_REMEMBERED_ROWS:
                 _tokenise_column(con, col)
@@ -415,7 +494,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             for (number,) in con.execute(
                 "SELECT DISTINCT col FROM _scan_check WHERE col IS NOT NULL ORDER BY col"
             ).fetchall():
-                _tokenise_column(con, remembered[number], number)
+                _tokenise_column(con, remembered[number], number, wanted)
         match_tokens(con, "_scan_tokens", "_scan_keys")
         con.execute(
             """
