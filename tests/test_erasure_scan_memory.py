@@ -165,6 +165,18 @@ def erase(env, account: str) -> None:
     env.write_events("2026-11-03", "part-0000.jsonl", [event("Account Deleted", account, "2026-11-03T10:00:00+01:00")])
 
 
+def hide_before_any_scan(env, account: str, day: str = "2026-11-03") -> None:
+    """Ingest `day`, then remove `account`'s plain identifiers from its events before any purge or
+    scan has learnt it as a target, and record the day's erasures."""
+    with env.connect() as con:
+        ingest_day(con, env.inbox, date.fromisoformat(day))
+        con.execute(
+            "UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?",
+            [env.subject_key(account)],
+        )
+        load_state(con, date.fromisoformat(day), record=True)
+
+
 def test_a_value_verified_before_its_subject_was_erased_is_found_and_purged(env, remembered):
     account, address = unique("acc_"), mail()
     padded_json = json.dumps({"contact": f"  {address.upper()} ", "ref": {"userId": account}})
@@ -204,14 +216,7 @@ def test_when_the_plain_identifiers_are_gone_every_value_is_checked_again(env, r
     note = f"ticket 42: {address}"
     first_night(env, account, address, note)
     erase(env, account)
-    with env.connect() as con:
-        ingest_day(con, env.inbox, date(2026, 11, 3))
-        # The plain identifiers disappear before any scan learns the new target (no purge ran).
-        con.execute(
-            "UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?",
-            [env.subject_key(account)],
-        )
-        load_state(con, date(2026, 11, 3), record=True)
+    hide_before_any_scan(env, account)  # the plain identifiers disappear before any scan learns the target
 
     # The blocking check's scan cannot search for what it cannot see, so it trusts nothing.
     assert check(env, "2026-11-03") == [("scratch.notes", "note", env.subject_key(account))]
@@ -407,13 +412,7 @@ def test_while_an_erased_account_ids_length_is_unknown_every_plain_value_is_read
             event("Account Deleted", hidden, "2026-11-03T10:00:00+01:00"),
         ],
     )
-    with env.connect() as con:
-        ingest_day(con, env.inbox, date(2026, 11, 3))
-        con.execute(
-            "UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?",
-            [env.subject_key(hidden)],
-        )
-        load_state(con, date(2026, 11, 3), record=True)
+    hide_before_any_scan(env, hidden)
     scratch(env, hidden)
 
     hit = [("scratch.notes", "note", env.subject_key(hidden))]
