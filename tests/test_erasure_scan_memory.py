@@ -130,14 +130,21 @@ def notes(env) -> list[str | None]:
     return [r[0] for r in env.query("SELECT note FROM scratch.notes ORDER BY note NULLS FIRST")]
 
 
+def scan_sql(sql: str, *params):
+    """The first value of `sql` on a fresh in-memory connection with the scan's macros."""
+    con = duckdb.connect()
+    scan.install_scan_macros(con)
+    return con.execute(sql, list(params)).fetchall()[0][0]
+
+
 def digest_remembered(env, value: str) -> bool:
-    digest = scan.DIGEST_SQL.replace("v", "?::VARCHAR")
-    return env.query(f"SELECT count(*) FROM ops.scan_values WHERE digest = {digest}", [value, value]) == [(1,)]
+    digest = scan_sql("SELECT scan_digest(?::VARCHAR)", value)
+    return env.query("SELECT count(*) FROM ops.scan_values WHERE digest = ?", [digest]) == [(1,)]
 
 
 def is_special(value: str) -> bool:
     """Whether the scan's `_SPECIAL` calls the value special (its tokens may be other than itself)."""
-    return duckdb.connect().execute(f"SELECT {scan._SPECIAL} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+    return scan_sql(f"SELECT {scan._SPECIAL} FROM (SELECT ?::VARCHAR AS v)", value)
 
 
 def first_night(env, account: str, address: str, *values: str) -> None:
@@ -318,28 +325,27 @@ def test_a_value_added_after_the_erasure_is_checked_against_every_target(env, re
         assert con.execute("SELECT count(DISTINCT digest) FROM _warehouse_hits").fetchall() == [(2,)]
 
 
+#: The i-th of many look-alike e-mail addresses (SQL on i).
+LOOK_ALIKE_ADDRESS = "'user' || i || '.name' || (i * 7 % 1000) || '@example.com'"
+
+
 def colliding_addresses() -> tuple[str, str]:
     """Two e-mail addresses with one DuckDB hash(), searched for rather than written down (hash()
     may change with DuckDB): 200,000 such strings hold about 2,000 colliding pairs."""
-    pairs = (
-        duckdb.connect()
-        .execute(
-            """SELECT min(vs) FROM (
-                   SELECT list(v ORDER BY v) AS vs
-                   FROM (SELECT 'user' || i || '.name' || (i * 7 % 1000) || '@example.com' AS v FROM range(200000) r(i))
-                   GROUP BY hash(v) HAVING count(*) > 1)"""
-        )
-        .fetchall()
+    pair = scan_sql(
+        f"""SELECT min(vs) FROM (
+                SELECT list(v ORDER BY v) AS vs FROM (SELECT {LOOK_ALIKE_ADDRESS} AS v FROM range(200000) r(i))
+                GROUP BY hash(v) HAVING count(*) > 1)"""
     )
-    assert pairs[0][0], "no two of these strings share a hash() any more: find another pair"
-    first, second = pairs[0][0][:2]
+    assert pair, "no two of these strings share a hash() any more: find another pair"
+    first, second = pair[:2]
     return first, second
 
 
 @pytest.mark.parametrize(
     "strings",
     [
-        "'user' || i || '.name' || (i * 7 % 1000) || '@example.com'",
+        LOOK_ALIKE_ADDRESS,
         """'{"street":"Palackého ' || (i % 997) || '","postal_code":"7' || lpad(((i // 997) % 100)::VARCHAR, 2, '0')
            || ' ' || lpad((i // 99700)::VARCHAR, 2, '0') || '"}'""",
     ],

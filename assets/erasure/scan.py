@@ -327,12 +327,12 @@ _SPECIAL = (
 )
 
 
-def _worth_reading(lengths: list[int] | None) -> str:
+def _worth_reading(lengths: list[int] | None) -> str | None:
     """SQL on v: the values that may hold a target's token - every special value, and the plain
-    values as long as an erased account id (see the notes above); every value when a length is
-    unknown."""
+    values as long as an erased account id (see the notes above); None (every value) when a length
+    is unknown."""
     if lengths is None:
-        return "true"
+        return None
     if not lengths:
         return _SPECIAL
     return f"(strlen(v) IN ({', '.join(str(int(n)) for n in lengths)}) OR {_SPECIAL})"
@@ -374,13 +374,13 @@ def _special_suspects_sql(col: TextColumn) -> str:
 
 
 def _collect_column(
-    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int, *, search: bool, wanted: str = "true"
+    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int, *, search: bool, wanted: str | None = None
 ) -> str:
     """The distinct digests of a column's `wanted` values (TEMP _column); returns the column's
     fingerprint (`_fingerprint`, over every value). Remembered columns add their digests to TEMP
     _scan_seen (under the column's `number`) and, on a night with new targets, their suspects to
-    TEMP _scan_suspects. When every value is wanted, one pass gives both."""
-    if wanted == "true":
+    TEMP _scan_suspects. When every value is wanted (`wanted` None), one pass gives both."""
+    if wanted is None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _column AS
                 SELECT scan_digest(v) AS digest, count(*) AS n, bool_or({_SPECIAL}) AS special
@@ -414,14 +414,13 @@ def _collect_column(
 
 
 def _tokenise_column(
-    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int | None = None, wanted: str = "true"
+    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int | None = None, wanted: str | None = None
 ) -> None:
     """Tokens of the column's values to check exactly: all of them, or (with the column's `number`)
-    those in TEMP _scan_check, which are among its `wanted` values."""
-    values = f"(SELECT v, scan_digest(v) AS digest FROM {_column_values(col)})"
+    those in TEMP _scan_check, which are among its `wanted` values (skipped unhashed otherwise)."""
+    only_wanted = f" WHERE {wanted}" if number is not None and wanted else ""
+    values = f"(SELECT v, scan_digest(v) AS digest FROM {_column_values(col)}{only_wanted})"
     if number is not None:
-        # the values not wanted are skipped before they are hashed
-        values = f"(SELECT v, scan_digest(v) AS digest FROM {_column_values(col)} WHERE {wanted})"
         values = f"""(SELECT v, digest FROM {values}
                       WHERE digest IN (SELECT digest FROM _scan_check WHERE col = {int(number)}))"""
     con.execute(
