@@ -99,6 +99,28 @@ class TimedConnection:
         self._con.close()
 
 
+#: The statement each erasure scan (`scan_warehouse`) starts with.
+SCAN_START = "CREATE OR REPLACE TEMP TABLE _warehouse_hits"
+
+
+def print_scans(times: list[tuple[float, str, str]]) -> None:
+    """Seconds of each erasure scan of the night by scan function, the scans in the order they ran
+    (the purge's, the register's, the blocking check's): statements of erasure/scan from one
+    scan's first statement to the next one's."""
+    scans: list[dict[str, float]] = []
+    for t, fn, sql in times:
+        if fn == "erasure/scan.scan_warehouse" and sql.startswith(SCAN_START):
+            scans.append(defaultdict(float))
+        if scans and fn.startswith("erasure/scan."):
+            scans[-1][fn.removeprefix("erasure/scan.")] += t
+    if not scans:
+        return
+    print("\n-- erasure scans, in the order they ran (seconds of SQL by scan function)")
+    for number, scan in enumerate(scans, 1):
+        parts = ", ".join(f"{fn} {t:.2f}" for fn, t in sorted(scan.items(), key=lambda x: -x[1]) if t >= 0.01)
+        print(f"{number}. {sum(scan.values()):6.2f}  {parts}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1m", choices=sorted(SIZES))
@@ -147,6 +169,7 @@ def main() -> int:
     print("\n-- by function")
     for fn, t in sorted(by_fn.items(), key=lambda x: -x[1])[: args.top]:
         print(f"{t:7.2f}  {fn}")
+    print_scans(TIMES)
     print("\n-- slowest statements")
     for t, fn, sql in sorted(TIMES, reverse=True)[: args.top]:
         print(f"{t:7.2f}  {fn:45s} {sql}")
