@@ -6,7 +6,8 @@
 Copies the post-backfill warehouse of a size (bench/cache/<size>/backfilled/), runs the nightly
 job for the 30th day in this process with every DuckDB statement timed, and prints the slowest
 statements with the function of assets/, checks/ or pipelines/ that ran them, plus the totals per
-function. Statements are shown by their first characters of SQL text only (no data values).
+function and one line per erasure scan of the night. Statements are shown by their first characters
+of SQL text only (no data values).
 """
 
 from __future__ import annotations
