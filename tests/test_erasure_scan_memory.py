@@ -457,10 +457,20 @@ def test_a_column_found_clean_is_read_again_only_when_its_values_change(env, rem
     assert collected == []  # the fingerprints of one pass per table match what the scan recorded
 
     collected.clear()
+    fingerprinted: list[str] = []
+    fingerprint = scan._fingerprint
+
+    def count_fingerprints(con, col):
+        if col.table_name == "scratch.maybe":
+            fingerprinted.append(col.column)
+        return fingerprint(con, col)
+
+    monkeypatch.setattr(scan, "_fingerprint", count_fingerprints)
     with env.connect() as con:
         con.execute("UPDATE scratch.maybe SET v = 'y' WHERE v IS NULL")  # a NULL becomes a value
     assert check(env, "2026-11-02") == []
     assert collected == ["scratch.maybe.v"]
+    assert fingerprinted == ["v"]  # the fingerprint that showed the change is the one recorded
 
 
 @pytest.mark.slow

@@ -148,6 +148,11 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, col: TextColumn) -> str:
     return f"{count}:{total}"
 
 
+def _rows(fingerprint: str) -> int:
+    """The number of values a column fingerprint counts."""
+    return int(fingerprint.split(":", 1)[0])
+
+
 def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     count, total = con.execute(
         "SELECT count(*), coalesce(sum(scan_digest(subject_key || kind || key))::HUGEINT, 0) FROM _targets"
@@ -374,12 +379,19 @@ def _special_suspects_sql(col: TextColumn) -> str:
 
 
 def _collect_column(
-    con: duckdb.DuckDBPyConnection, col: TextColumn, number: int, *, search: bool, wanted: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    col: TextColumn,
+    number: int,
+    *,
+    search: bool,
+    wanted: str | None = None,
+    fingerprint: str | None = None,
 ) -> str:
     """The distinct digests of a column's `wanted` values (TEMP _column); returns the column's
-    fingerprint (`_fingerprint`, over every value). Remembered columns add their digests to TEMP
-    _scan_seen (under the column's `number`) and, on a night with new targets, their suspects to
-    TEMP _scan_suspects. When every value is wanted (`wanted` None), one pass gives both."""
+    fingerprint (`_fingerprint`, over every value; the one given when the caller has just taken it).
+    Remembered columns add their digests to TEMP _scan_seen (under the column's `number`) and, on a
+    night with new targets, their suspects to TEMP _scan_suspects. When every value is wanted
+    (`wanted` None), one pass gives both."""
     if wanted is None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _column AS
@@ -391,8 +403,8 @@ def _collect_column(
         ).fetchall()[0]
         fingerprint = f"{count}:{total}"
     else:
-        fingerprint = _fingerprint(con, col)
-        count = int(fingerprint.split(":", 1)[0])
+        fingerprint = fingerprint or _fingerprint(con, col)
+        count = _rows(fingerprint)
         if count >= MIN_REMEMBERED_ROWS:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _column AS
@@ -479,11 +491,12 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     try:
         for col in text_columns(con):
             key = (col.table_name, col.column)
-            if key in clean and clean[key] == _fingerprint(con, col):
+            now = _fingerprint(con, col) if key in clean else None
+            if now is not None and now == clean[key]:
                 continue  # found clean before against these targets, and unchanged since
-            fingerprint = _collect_column(con, col, len(remembered), search=search, wanted=wanted)
+            fingerprint = _collect_column(con, col, len(remembered), search=search, wanted=wanted, fingerprint=now)
             scanned[key] = fingerprint
-            if int(fingerprint.split(":", 1)[0]) < MIN_REMEMBERED_ROWS:
+            if _rows(fingerprint) < MIN_REMEMBERED_ROWS:
                 _tokenise_column(con, col)
             else:
                 remembered.append(col)
