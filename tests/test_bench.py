@@ -157,3 +157,35 @@ def test_backfill_day_peaks_are_read_from_the_progress_lines_and_rendered(bench)
     text = bench.render([r], "2 cores")
     assert "| 1m | 986 | 2099 |" in text
     assert "peak RSS of the process that ran the day" not in bench.render([result("1m", 1_000_000, 30.0)], "x")
+
+
+def test_ingestion_floor_is_the_cheaper_bare_load_over_the_parser_and_judges_nothing(bench):
+    small = result("100k", 10**5, 9.0, ingest__load_json_s=2.7, ingest__load_lines_s=2.5)  # parser 1.0 s
+    big = result("1m", 10**6, 30.0, ingest__load_json_s=2.9, ingest__load_lines_s=3.1)
+    (row,) = [r for r in bench.targets([small, big]) if r[0].startswith("… floor")]
+    assert row[1] == "2.5× (100k) to 2.9× (1m)"
+    assert row[3] is None  # a floor is measured beside the target, not met or missed
+    (row,) = [r for r in bench.targets([small]) if r[0].startswith("… floor")]
+    assert row[1] == "2.5× (100k)"  # one size: one figure
+    assert bench.bare_load_s(result("1m", 10**6, 30.0)) is None  # older results: no floor row
+    assert not [r for r in bench.targets([result("1m", 10**6, 30.0)]) if r[0].startswith("… floor")]
+
+
+def test_pandas_ceiling_adds_the_fixed_cost_the_bare_load_and_one_read(bench):
+    fixed = {"wall_s": 10.0, "in_process_s": 7.0, "rss_mb": 400.0, "accounts": 1000, "days": 3,
+             "runs": [{"in_process_s": 7.0}], "measured": "2026-12-06 18:00", "commit": "abc1234"}  # fmt: skip
+    one = result(
+        "1m",
+        10**6,
+        50.0,
+        pandas={"wall_s": 110.0, "rss_mb": 8000.0},
+        ingest__load_json_s=0.75,
+        ingest__load_lines_s=0.5,
+        verification={"read_s": 0.5, "columns": 83},
+    )
+    (row,) = [r for r in bench.targets([one], fixed) if r[0].startswith("… ceiling")]
+    assert row[1] == "10.0× (110.0 s / 11.0 s)" and row[3] is None  # 10.0 + 0.5 + 0.5
+    assert not [r for r in bench.targets([one]) if r[0].startswith("… ceiling")]  # no fixed cost measured
+    text = bench.render([one], "2 cores", fixed=fixed)
+    assert "| (a floor) |" in text and "**7.0 s** in process" in text and "1m 0.50 s (83 columns)" in text
+    assert "| 0.75 / 0.50 | 0.5× |" in text
