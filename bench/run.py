@@ -52,6 +52,8 @@ RSS_3M_MAX_MB = 3 * 1024
 HISTORY_EFFECT_MAX = 1.25  # ingestion with full history / on an empty warehouse
 SCALE_3M_OVER_1M_MAX = 3.0
 
+#: The ways of writing the day's rows into a new DuckDB file that `ingestion_vs_parser()` times.
+BARE_LOADS = ("load_json_s", "load_lines_s", "load_uncompressed_s")
 #: The night's fixed cost is measured on an inbox this small (`fixed_cost()`).
 FIXED_COST_ACCOUNTS = 1_000
 FIXED_COST_DAYS = 3
@@ -205,21 +207,28 @@ for label, db in (("empty", Path({str(history)!r}).with_name("ingest_empty.duckd
         t = time.perf_counter(); r = ingest_day(con, inbox, day); res[label] = time.perf_counter() - t
     db.unlink(missing_ok=True)
 # The floor of any ingestion that keeps the day: DuckDB alone writing the day's rows into a new
-# database file (no validation, no keys, no dedupe), as parsed JSON and as whole lines.
-def load(sql):
+# database file (no validation, no keys, no dedupe): as parsed JSON, as whole lines, and as whole
+# lines stored without compression (cheaper to write, larger on disk).
+def load(sql, *setup):
     best = None
     for i in range(2):
         db = Path({str(history)!r}).with_name(f"load_{{i}}.duckdb")
         db.unlink(missing_ok=True)
-        t = time.perf_counter(); con = duckdb.connect(str(db)); con.execute(sql, [files]); con.close()
+        t = time.perf_counter(); con = duckdb.connect(str(db))
+        for statement in setup:
+            con.execute(statement)
+        con.execute(sql, [files]); con.close()
         best = min(best or 1e9, time.perf_counter() - t)
         db.unlink(missing_ok=True)
     return best
 load_json_s = load("CREATE TABLE day AS SELECT * FROM read_json(?, format='newline_delimited', union_by_name=true, ignore_errors=true)")
-load_lines_s = load("CREATE TABLE day AS SELECT * FROM read_csv(?, columns={{'line': 'VARCHAR'}}, delim=chr(1), quote='', escape='', header=false, ignore_errors=true)")
+LINES = "CREATE TABLE day AS SELECT * FROM read_csv(?, columns={{'line': 'VARCHAR'}}, delim=chr(1), quote='', escape='', header=false, ignore_errors=true)"
+load_lines_s = load(LINES)
+load_uncompressed_s = load(LINES, "PRAGMA force_compression = 'uncompressed'")
 print(json.dumps({{"lines": n, "parser_s": json_s, "parser_csv_s": csv_s, "ingest_empty_s": res["empty"],
                    "ingest_history_s": res["history"], "accepted": r.accepted, "files": len(files),
-                   "load_json_s": load_json_s, "load_lines_s": load_lines_s}}))
+                   "load_json_s": load_json_s, "load_lines_s": load_lines_s,
+                   "load_uncompressed_s": load_uncompressed_s}}))
 """
     return python_snippet(code)
 
@@ -419,7 +428,7 @@ def growth_exponent(results: list[dict]) -> float | None:
 def bare_load_s(result: dict) -> float | None:
     """The day's bare load into a new DuckDB file (the cheaper way), when it was measured."""
     i = result["ingest"]
-    loads = [i[k] for k in ("load_json_s", "load_lines_s") if k in i]
+    loads = [i[k] for k in BARE_LOADS if k in i]
     return min(loads) if loads else None
 
 
@@ -458,7 +467,8 @@ def targets(results: list[dict], fixed: dict | None = None) -> list[tuple[str, s
             (
                 "… floor: DuckDB alone writing the day's rows into a new database file (no validation, keys or dedupe)",
                 " to ".join(dict.fromkeys(f"{x:.1f}× ({label})" for x, label in (min(floors), max(floors)))),
-                "the cheaper `CREATE TABLE AS` (from `read_json`, from `read_csv` lines) / `read_json` count(*)",
+                "the cheapest `CREATE TABLE AS` (from `read_json`, `read_csv` lines, lines uncompressed) "
+                "/ `read_json` count(*)",
                 None,
             )
         )
@@ -632,19 +642,17 @@ def render(results: list[dict], machine: str, notes: str = "", fixed: dict | Non
         "warehouse and into the full-history warehouse (best of 2 for the parser, one run each for ingestion).",
         "",
         "The bare load is DuckDB alone writing the day's rows into a new database file, from `read_json`",
-        "(`SELECT *`) and from `read_csv` lines, with no validation, keys or dedupe (best of 2 each): the floor",
-        "of any ingestion that keeps the day in the warehouse.",
+        "(`SELECT *`), from `read_csv` lines, and from `read_csv` lines with compression forced off, with no",
+        "validation, keys or dedupe (best of 2 each); the cheapest is the floor of any ingestion that keeps",
+        "the day in the warehouse.",
         "",
-        "| size | lines in the day | `read_json` count(*) (s) | `read_csv` lines (s) | bare load, `read_json` / lines (s) | bare load / `read_json` count | ingestion, empty warehouse (s) | ingestion, full history (s) | ratio to `read_json` | history / empty | events/s |",
+        "| size | lines in the day | `read_json` count(*) (s) | `read_csv` lines (s) | bare load, `read_json` / lines / uncompressed lines (s) | cheapest bare load / `read_json` count | ingestion, empty warehouse (s) | ingestion, full history (s) | ratio to `read_json` | history / empty | events/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         i, load = r["ingest"], bare_load_s(r)
-        bare = (
-            f"{i['load_json_s']:.2f} / {i['load_lines_s']:.2f} | {load / i['parser_s']:.1f}×"
-            if load is not None and "load_json_s" in i and "load_lines_s" in i
-            else " | "
-        )
+        ways = " / ".join(f"{i[k]:.2f}" if k in i else "–" for k in BARE_LOADS)
+        bare = f"{ways} | {load / i['parser_s']:.1f}×" if load is not None else " | "
         lines.append(
             f"| {r['label']} | {i['lines']:,} | {i['parser_s']:.2f} | {i.get('parser_csv_s', float('nan')):.2f} | "
             f"{bare} | "
