@@ -426,7 +426,7 @@ def growth_exponent(results: list[dict]) -> float | None:
 
 
 def bare_load_s(result: dict) -> float | None:
-    """The day's bare load into a new DuckDB file (the cheaper way), when it was measured."""
+    """The day's bare load into a new DuckDB file (the cheapest way measured), or None."""
     i = result["ingest"]
     loads = [i[k] for k in BARE_LOADS if k in i]
     return min(loads) if loads else None
