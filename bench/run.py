@@ -145,6 +145,12 @@ def cli_env(inbox: Path, work: Path) -> dict[str, str]:
     return env
 
 
+def backfill_command(last: date) -> list[str]:
+    """The CLI backfill of every day before `last`, the nightly day."""
+    cmd = [sys.executable, "-m", "pipelines", "backfill", "--from", START.isoformat()]
+    return [*cmd, "--to", (last - timedelta(days=1)).isoformat()]
+
+
 def day_seconds(out: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"\] (\d{4}-\d{2}-\d{2}) \w+ in ([\d.]+)s", out)}
 
@@ -303,10 +309,8 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
         print(f"  reusing the backfill of {backfill['finished']}", flush=True)
     else:
         work.mkdir(parents=True)
-        cmd = [sys.executable, "-m", "pipelines", "backfill", "--from", START.isoformat()]
-        cmd += ["--to", (last - timedelta(days=1)).isoformat()]
         load_before = loadavg()
-        wall, rss, out = timed(cmd, env)
+        wall, rss, out = timed(backfill_command(last), env)
         per_day = day_seconds(out)
         backfill = {
             "wall_s": wall,
@@ -381,8 +385,7 @@ def fixed_cost(cache_root: Path, repeats: int) -> dict:
     env = cli_env(inbox, work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "pipelines", "backfill", "--from", START.isoformat()]
-    timed([*cmd, "--to", (last - timedelta(days=1)).isoformat()], env, echo=False)
+    timed(backfill_command(last), env, echo=False)
     snapshot = cache / "before_last.duckdb"
     shutil.copyfile(work / "warehouse.duckdb", snapshot)
     runs = [nightly(env, work, snapshot, last) for _ in range(repeats)]
@@ -461,7 +464,7 @@ def targets(results: list[dict], fixed: dict | None = None) -> list[tuple[str, s
             ratio <= INGEST_VS_PARSER_MAX,
         )
     )
-    floors = [(bare_load_s(r) / r["ingest"]["parser_s"], r["label"]) for r in results if bare_load_s(r) is not None]
+    floors = [(load / r["ingest"]["parser_s"], r["label"]) for r in results if (load := bare_load_s(r)) is not None]
     if floors:
         rows.append(
             (
