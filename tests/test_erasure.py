@@ -25,7 +25,7 @@ from assets.erasure.assets import (
     VIOLATIONS,
     WAREHOUSE_COMPACTION,
 )
-from assets.erasure.purge import purge
+from assets.erasure.purge import REDACTED, purge
 from assets.erasure.retention import apply_retention
 from assets.erasure.state import DUE_DATE_SQL, due_date
 from assets.erasure.verifier import build_register
@@ -192,7 +192,11 @@ def test_erased_subject_is_gone_from_every_table_and_from_the_file_bytes(env):
         (live_id, live_mail)
     ]
     rejected = env.query("SELECT message_id, raw_line IS NULL, purged FROM landing.rejected ORDER BY line_number")
-    assert rejected == [("r-1", True, True), (None, True, True), ("r-3", False, False)]
+    assert rejected == [("r-1", True, True), (None, False, True), ("r-3", False, False)]
+    # another subject's broken line keeps everything but the erased e-mail, which is erased where it stands
+    assert env.query("SELECT raw_line FROM landing.rejected WHERE purged AND raw_line IS NOT NULL") == [
+        ('{"messageId": "r-2", "note": "' + REDACTED + '", broken',)
+    ]
     # The keys of every identifier it ever had are recorded, and nothing else.
     assert sorted(env.query("SELECT kind, key FROM compliance.erased_identifiers")) == sorted(
         [("account_id", subject), ("email", env.email_key(first_mail)), ("email", env.email_key(second_mail))]
@@ -322,10 +326,10 @@ def test_the_blocking_check_fails_when_a_table_added_later_holds_an_erased_ident
         build_register(con, date(2026, 11, 2), env.inbox)
     assert register(env)[env.subject_key(account)][2] == "inbox,warehouse"
 
-    run_job(env, "2026-11-02", ERASURE_ONLY)  # the next purge finds it generically and clears it
+    run_job(env, "2026-11-02", ERASURE_ONLY)  # the next purge finds it generically and erases it where it stands
 
     assert env.query("SELECT id, note, payload FROM scratch.notes ORDER BY id") == [
-        (1, "erased:" + env.subject_key(f"Customer wrote from <{mail.upper()}> today"), None),
+        (1, f"Customer wrote from <{REDACTED}> today", json.dumps({"ref": {"userId": REDACTED}})),
         (2, "nothing here", "{}"),
     ]
     assert env.query("SELECT passed FROM ops.check_results WHERE check_name = 'erased_subjects_fully_purged'") == [

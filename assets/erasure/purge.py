@@ -11,8 +11,12 @@ that still hold something (idempotent, and cheap when there is nothing to do):
 4. every table with ``subject_key`` and ``account_id`` (from information_schema): the account id
    of an erased subject becomes NULL;
 5. the generic scan then finds any erased identifier left in any text column of any table
-   (a rejected line of another subject that names an erased e-mail, say) and clears that value.
-   A table may mark such rows with a BOOLEAN column named ``purged``.
+   (a rejected line of another subject that names an erased e-mail, a free-text property of
+   another account's event that names an erased account id, say). Each one is replaced by
+   ``[erased]`` where it stands as a token, so the rest of the value (another subject's data)
+   stays; a value where that cannot be done cleanly (the identifier is JSON-escaped, or the
+   result would not be valid JSON) is cleared whole. A table may mark such rows with a BOOLEAN
+   column named ``purged``.
 
 Rows stay, keyed by subject_key, so history and counts hold.
 """
@@ -26,6 +30,7 @@ from datetime import date
 import duckdb
 
 from assets.erasure.scan import (
+    TextColumn,
     quote,
     remember_new_target_plaintext,
     scan_warehouse,
@@ -142,6 +147,8 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> Non
     for col in text_columns(con):
         if (col.table_name, col.column) not in hit:
             continue
+        if col.data_type in ("VARCHAR", "JSON"):
+            _redact_tokens(con, col, result, col.table_name in marked)
         if col.nullable:
             replacement = "NULL"
         elif col.data_type == "VARCHAR":
@@ -163,6 +170,55 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> Non
             """,
             {"table": col.table_name, "column": col.column},
         ).fetchall()[0][0]
+
+
+#: What stands where an erased identifier was found inside a longer value.
+REDACTED = "[erased]"
+#: A character that ends a word (``scan.RUN_RE``).
+_NOT_WORD = r"[^\pL\pN_]"
+
+
+def _without_token(value: str, token: str) -> str:
+    """SQL: `value` with every occurrence of `token` that stands as a token (not inside a longer
+    word) replaced by REDACTED. Two passes: one match consumes the character after it, which may
+    be the one before the next occurrence."""
+    pattern = f"'(^|{_NOT_WORD})' || regexp_escape({token}) || '($|{_NOT_WORD})'"
+    once = f"regexp_replace({value}, {pattern}, '\\1{REDACTED}\\2', 'g')"
+    return f"regexp_replace({once}, {pattern}, '\\1{REDACTED}\\2', 'g')"
+
+
+def _redact_tokens(con: duckdb.DuckDBPyConnection, col: TextColumn, result: PurgeResult, marked: bool) -> None:
+    """Replace the erased identifiers the scan found in the column's values where they stand."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _redact AS
+        WITH hits AS (  -- the longest token first: it is erased whole, with what a shorter one misses
+            SELECT digest, list(tok ORDER BY length(tok) DESC, tok) AS toks
+            FROM (SELECT DISTINCT digest, tok FROM _warehouse_hits WHERE table_name = $table AND column_name = $column)
+            GROUP BY digest
+        ), vals AS (
+            SELECT DISTINCT v, scan_digest(v) AS digest
+            FROM (SELECT {col.sql_column}::VARCHAR AS v FROM {col.sql_table} WHERE {col.sql_column} IS NOT NULL)
+            WHERE scan_digest(v) IN (SELECT digest FROM hits)
+        ), redacted AS (
+            SELECT v, toks, list_reduce(toks, lambda acc, tok: {_without_token("acc", "tok")}, v) AS clean
+            FROM vals JOIN hits USING (digest)
+        )
+        SELECT v, clean FROM redacted
+        WHERE clean <> v AND NOT list_has_any(erasure_tokens(clean), toks)
+          {"AND json_valid(clean)" if col.data_type == "JSON" else ""}
+        """,
+        {"table": col.table_name, "column": col.column},
+    )
+    cast = "::JSON" if col.data_type == "JSON" else ""
+    also = ", purged = true" if marked else ""
+    result.rows[col.table_name] += con.execute(
+        f"""
+        UPDATE {col.sql_table} SET {col.sql_column} = _redact.clean{cast}{also}
+        FROM _redact WHERE {col.sql_table}.{col.sql_column}::VARCHAR = _redact.v
+        """
+    ).fetchall()[0][0]
+    con.execute("DROP TABLE _redact")
 
 
 def _log(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:

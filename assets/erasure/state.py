@@ -4,11 +4,16 @@ Every function here works on one connection and leaves TEMP tables behind for th
 
 * ``_erased(subject_key, deleted_at, erased_on)``: subjects with an accepted "Account Deleted" that
   occurred by the end of D (arrival_date <= D);
-* ``_held(email_key)``: erased subjects' e-mails currently held by a non-erased account (its latest
-  Account Created / Email Changed as of the end of D). Such an e-mail is not an erased subject's
-  identifier;
-* ``_targets(subject_key, kind, key)``: the identifiers to purge and to look for, i.e.
-  ``compliance.erased_identifiers`` of the erased subjects minus the held e-mails.
+* ``_held(email_key)``: erased subjects' e-mails held by a non-erased account (its latest
+  Account Created / Email Changed) at the end of D. Such an e-mail is not an erased subject's
+  identifier in the state of D: the downstream exports of D are judged with it;
+* ``_held_now(email_key)``: the same at the end of the latest day the warehouse holds ("now"),
+  which is D on a nightly run and a later day on a re-run of D;
+* ``_targets(subject_key, kind, key)``: the identifiers to purge from, and look for in, the
+  pipeline's own copies (warehouse and inbox): ``compliance.erased_identifiers`` of the erased
+  subjects minus ``_held_now``. A re-run of an earlier day therefore never purges an e-mail that a
+  live account holds now, though no live account held it on that day (CONTRACT 5, "Re-runs");
+* ``_export_targets(subject_key, kind, key)``: the same minus ``_held``, for the exports of D.
 """
 
 from __future__ import annotations
@@ -147,26 +152,35 @@ def record_identifiers(con: duckdb.DuckDBPyConnection, day: date) -> int:
     ).fetchall()[0][0]
 
 
-def load_held(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    """TEMP _held: the e-mails of erased subjects that a non-erased account holds at the end of `day`.
+def latest_day(con: duckdb.DuckDBPyConnection, day: date) -> date:
+    """"Now" for a run of `day`: the latest arrival day the warehouse holds, or `day` if later."""
+    latest = con.execute("SELECT max(arrival_date) FROM landing.events").fetchall()[0][0]
+    return day if latest is None or latest < day else latest
 
-    An account holds the e-mail of its latest Account Created / Email Changed. Only accounts that
-    ever had one of the erased subjects' e-mails can hold one now, so only their events are ranked
-    (not every account's: that was a window over all history, three times a night).
+
+def load_held(con: duckdb.DuckDBPyConnection, day: date, *, into: str = "_held") -> None:
+    """TEMP `into`: the e-mails of the subjects in _erased that a live account holds at the end of `day`.
+
+    An account holds the e-mail of its latest Account Created / Email Changed; it is live when it
+    has no deletion by the end of `day`. Only accounts that ever had one of the erased subjects'
+    e-mails can hold one, so only their events are ranked (not every account's).
     """
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _held AS
+        f"""
+        CREATE OR REPLACE TEMP TABLE {into} AS
         WITH erased_emails AS (
             SELECT DISTINCT i.key AS email_key
             FROM compliance.erased_identifiers i SEMI JOIN _erased USING (subject_key)
             WHERE i.kind = 'email'
+        ), deleted_by_then AS (
+            SELECT DISTINCT subject_key FROM landing.events
+            WHERE event = 'Account Deleted' AND arrival_date <= $day AND occurred_at <= $end
         ), email_events AS (
             SELECT subject_key, email_key, occurred_at, arrival_date, source_file, line_number
             FROM landing.events
             WHERE event IN ('Account Created', 'Email Changed') AND email_key IS NOT NULL
               AND arrival_date <= $day AND occurred_at <= $end
-              AND subject_key NOT IN (SELECT subject_key FROM _erased)
+              AND subject_key NOT IN (SELECT subject_key FROM deleted_by_then)
         ), candidates AS (
             SELECT DISTINCT subject_key FROM email_events
             WHERE email_key IN (SELECT email_key FROM erased_emails)
@@ -184,21 +198,27 @@ def load_held(con: duckdb.DuckDBPyConnection, day: date) -> None:
 
 
 def load_targets(con: duckdb.DuckDBPyConnection, day: date) -> int:
-    """TEMP _held and _targets: identifiers of the subjects in _erased, less e-mails a live account holds."""
+    """TEMP _held, _held_now, _targets and _export_targets for the subjects in _erased (see the module)."""
     load_held(con, day)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _targets AS
-        SELECT i.subject_key, i.kind, i.key
-        FROM compliance.erased_identifiers i SEMI JOIN _erased USING (subject_key)
-        WHERE NOT (i.kind = 'email' AND i.key IN (SELECT email_key FROM _held))
-        """
-    )
+    now = latest_day(con, day)
+    if now == day:
+        con.execute("CREATE OR REPLACE TEMP TABLE _held_now AS SELECT * FROM _held")
+    else:
+        load_held(con, now, into="_held_now")
+    for table, held in (("_targets", "_held_now"), ("_export_targets", "_held")):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT i.subject_key, i.kind, i.key
+            FROM compliance.erased_identifiers i SEMI JOIN _erased USING (subject_key)
+            WHERE NOT (i.kind = 'email' AND i.key IN (SELECT email_key FROM {held}))
+            """
+        )
     return con.execute("SELECT count(*) FROM _targets").fetchall()[0][0]
 
 
 def load_state(con: duckdb.DuckDBPyConnection, day: date, *, record: bool = False) -> int:
-    """_erased, _held and _targets for `day` (recording new identifier keys first when asked)."""
+    """_erased and the tables of `load_targets` for `day` (recording new identifier keys first when asked)."""
     ensure_tables(con)
     erased = load_erased(con, day)
     if record and erased:
