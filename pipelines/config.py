@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,27 @@ ENV_COMPACTION_DELAY = "COMPLIANCE_COMPACTION_DELAY_DAYS"
 #: partition window (the partitions end with yesterday); read by pipelines.partitions at import.
 ENV_FIRST_PARTITION = "COMPLIANCE_FIRST_PARTITION"
 ENV_LAST_PARTITION = "COMPLIANCE_LAST_PARTITION"
+#: DuckDB's memory limit per connection (pipelines.warehouse applies it); set but blank means
+#: DuckDB's own default (80 % of RAM), unset means DEFAULT_MEMORY_LIMIT.
+ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+#: Bounds of every numeric setting. A value outside them is refused at start (ConfigError: the CLI
+#: exits 2 with one line; Definitions fail to load; ComplianceSettings refuses it as run config),
+#: never at a step: 1000000000 days made `day - timedelta(days=N)` raise OverflowError in the
+#: retention step, a night without a report.
+#:
+#: Retention: 10 years. Far beyond any storage-limitation period for raw personal data, and it
+#: keeps every date computed from it valid for every supported run date (pipelines.cli:
+#: 1971-01-01 to 9998-12-31; `date - timedelta(days=N)` needs N <= 719,162 from 1971).
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
+#: Compaction delay: a purge must be byte-level erased within the 1-month erasure SLA (CONTRACT 5);
+#: 27 nights is within the shortest month.
+MIN_COMPACTION_DELAY_DAYS, MAX_COMPACTION_DELAY_DAYS = 0, 27
+#: DuckDB memory limit: a floor well above the sizes DuckDB fails its first query with (0GB and 2KB:
+#: "could not allocate block"); 16 TiB is beyond the RAM of any machine this runs on. DuckDB itself would take "-1GB"
+#: (as 16 EiB, no limit at all) and "1e3GB"; both are refused here.
+MIN_MEMORY_LIMIT_BYTES, MAX_MEMORY_LIMIT_BYTES = 64 * 2**20, 16 * 2**40
 
 DEFAULTS = {
     ENV_INBOX: "data/inbox",
@@ -49,30 +71,84 @@ class Settings:
     hash_key: str = field(repr=False)
     environment: str = "development"
     compaction_delay_days: int = 6
+    #: DuckDB size ("2GB"), or "" for DuckDB's own default.
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @property
     def using_dev_key(self) -> bool:
         return self.hash_key == DEV_HASH_KEY
 
 
+#: Whole numbers as people write them: ASCII digits only. int() also takes "+28", "-0", "2_8" and
+#: other scripts' digits ("٢٨" is 28), which no one means in a configuration file.
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+#: Longer than this is out of every bound; int() of a huge string would be slow (or refused).
+_MAX_DIGITS = 12
+
+
+def _shown(raw: str) -> str:
+    """The value as it goes into an error: repr (one line, whatever it holds), and not too long."""
+    return repr(raw) if len(raw) <= 40 else repr(raw[:40]) + f"... ({len(raw)} characters)"
+
+
+def parse_bounded_int(name: str, raw: str, low: int, high: int, unit: str = "days", why: str = "") -> int:
+    """A whole number from low to high; surrounding whitespace is ignored. Anything else (a sign,
+    a fraction, an exponent, hex, non-ASCII digits, out of bounds) is one clear ConfigError line."""
+    text = raw.strip()
+    expected = f"{name} must be a whole number of {unit} from {low} to {high}{why}"
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise ConfigError(f"{expected}, got {_shown(raw)}")
+    if len(text.lstrip("0")) > _MAX_DIGITS or not low <= int(text) <= high:
+        raise ConfigError(f"{expected}, got {_shown(text)}")
+    return int(text)
+
+
 def parse_retention(raw: str) -> int:
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigError(f"{ENV_RETENTION} must be a whole number of days, got {raw!r}") from None
-    if days < 1:
-        raise ConfigError(f"{ENV_RETENTION} must be at least 1, got {days}")
-    return days
+    return parse_bounded_int(ENV_RETENTION, raw, MIN_RETENTION_DAYS, MAX_RETENTION_DAYS)
 
 
 def parse_compaction_delay(raw: str) -> int:
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigError(f"{ENV_COMPACTION_DELAY} must be a whole number of days, got {raw!r}") from None
-    if not 0 <= days <= 27:
-        raise ConfigError(f"{ENV_COMPACTION_DELAY} must be between 0 and 27 days (within the erasure SLA), got {days}")
-    return days
+    return parse_bounded_int(
+        ENV_COMPACTION_DELAY,
+        raw,
+        MIN_COMPACTION_DELAY_DAYS,
+        MAX_COMPACTION_DELAY_DAYS,
+        why=" (within the erasure SLA)",
+    )
+
+
+#: DuckDB sizes as the README documents them: a decimal number and a unit (1000- or 1024-based).
+_MEMORY_SIZE = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,6})?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_MEMORY_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def parse_memory_limit(raw: str) -> str:
+    """COMPLIANCE_DUCKDB_MEMORY_LIMIT: "" (DuckDB's default), or a size from 64MiB to 16TiB."""
+    text = raw.strip()
+    if not text:
+        return ""
+    match = _MEMORY_SIZE.fullmatch(text)
+    size = float(match[1]) * _MEMORY_UNITS[match[2].lower()] if match else None
+    if size is None or not MIN_MEMORY_LIMIT_BYTES <= size <= MAX_MEMORY_LIMIT_BYTES:
+        raise ConfigError(
+            f"{ENV_MEMORY_LIMIT}={_shown(raw)} is not a DuckDB memory size from 64MiB to 16TiB (e.g. 2GB, 512MiB)"
+        )
+    return text
+
+
+def configured_memory_limit(env: dict[str, str] | os._Environ = os.environ) -> str:
+    """The memory limit to apply: the variable's value ("" when set blank), else the default."""
+    return parse_memory_limit(env.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT))
 
 
 def resolve_hash_key(env: dict[str, str] | os._Environ = os.environ) -> str:
@@ -114,4 +190,5 @@ def load_settings(env: dict[str, str] | os._Environ = os.environ) -> Settings:
         hash_key=resolve_hash_key(env),
         environment=env.get(ENV_ENVIRONMENT, "development").strip().lower() or "development",
         compaction_delay_days=parse_compaction_delay(get(ENV_COMPACTION_DELAY)),
+        duckdb_memory_limit=configured_memory_limit(env),
     )

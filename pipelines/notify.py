@@ -2,7 +2,7 @@
 
 An alert is a small dict built by `build_alert`: the event type, the day, the run id, the job, counts
 by rule, and the names of failing steps and checks. It never holds personal data: every free-text
-value goes through `safe_name` (which refuses anything that is not a plain identifier, so no e-mail
+value goes through `safe_name` (pipelines.safe_text: it refuses anything that is not a plain identifier, so no e-mail
 address, name or postal address can pass), counts must be integers, and exception messages are never
 included (only an exception's class name).
 
@@ -22,7 +22,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import config
+from pipelines.safe_text import REDACTED, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +47,7 @@ VIOLATIONS_FOUND = "violations_found"
 EVENT_TYPES = (RUN_FAILURE, VIOLATIONS_FOUND)
 SEVERITY = {RUN_FAILURE: "error", VIOLATIONS_FOUND: "warning"}
 
-# Plain identifiers only: step keys, check names, rule ids, asset keys, job names, run ids, class
-# names. No "@", no spaces, no quotes: nothing that could carry an e-mail, a name or an address.
-_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\[\]-]{0,119}")
-REDACTED = "[redacted]"
 MAX_NAMES = 50
-
-
-def safe_name(value: Any) -> str:
-    """`value` if it is a plain identifier, else the fixed text `[redacted]`."""
-    text = str(value)
-    return text if _SAFE.fullmatch(text) else REDACTED
 
 
 def _names(values: Iterable[Any]) -> list[str]:

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from pipelines import config
+from pipelines.safe_text import redacted_exception
 from pipelines.warehouse import acquire_run_lock, compact, open_connection
 
 
@@ -39,9 +40,17 @@ class Warehouse(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for a step's work. An exception raised while it is open leaves with its
+        message redacted (`pipelines.safe_text.redacted_exception`): the step failure it becomes is
+        stored in the Dagster event log, and its text may quote an inbox file name or a value."""
         con = open_connection(Path(self.database), self.hash_key)
         try:
             yield con
+        except Exception as exc:
+            clean = redacted_exception(exc)
+            if clean is exc:
+                raise
+            raise clean from None
         finally:
             con.close()
 
@@ -55,9 +64,21 @@ class ComplianceSettings(dg.ConfigurableResource):
 
     inbox: str = Field(description="Landing zone: events/<day>/*.jsonl[.gz], snapshots/<system>/<day>.csv")
     reports: str = Field(description="Reports are published to <reports>/<YYYY-MM-DD>/")
-    retention_days: int = Field(default=28, description="Days an ingested inbox day folder is kept.")
+    # The bounds of pipelines.config, also for run config set in the UI's launchpad: out of them,
+    # the run fails at resource initialisation with a validation error naming the field and the
+    # bound, not with an OverflowError in the retention step.
+    retention_days: int = Field(
+        default=28,
+        ge=config.MIN_RETENTION_DAYS,
+        le=config.MAX_RETENTION_DAYS,
+        description=f"Days an ingested inbox day folder is kept (at most {config.MAX_RETENTION_DAYS}).",
+    )
     compaction_delay_days: int = Field(
-        default=6, description="Nights a purge may wait for the byte-level compaction (0: the same night)."
+        default=6,
+        ge=config.MIN_COMPACTION_DELAY_DAYS,
+        le=config.MAX_COMPACTION_DELAY_DAYS,
+        description="Nights a purge may wait for the byte-level compaction (0: the same night; at most "
+        f"{config.MAX_COMPACTION_DELAY_DAYS}).",
     )
 
     @property

@@ -6,7 +6,6 @@ import fcntl
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import threading
@@ -20,14 +19,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigError, Settings
+from pipelines.safe_text import redact
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The CLI prints one progress line a day; Dagster's own event log stays in the instance (UI).
 #: Not even ERROR goes to the console: a step failure's message may quote data values (an
 #: e-mail in a DuckDB conversion error, say); the CLI prints a redacted one-line cause instead.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-_EMAIL_LIKE = re.compile(r"[^\s@'\"<>()\[\]{},;:]+@[^\s@'\"<>()\[\]{},;:]+")
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 
 
 #: Tag of every CLI run: the warehouse it writes (the CLI holds that warehouse's lock while it runs).
@@ -451,11 +449,3 @@ def _root_cause(error) -> str:
     if error.cls_name and error.cls_name not in first:
         first = f"{error.cls_name}: {first}"
     return redact(first)
-
-
-def redact(text: str, limit: int = 200) -> str:
-    """One line safe for the console: quoted values and anything e-mail-like are masked."""
-    text = _QUOTED.sub("'…'", text)
-    text = _EMAIL_LIKE.sub("<e-mail>", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import config
 from pipelines.config import ConfigError
 from pipelines.keys import install_key_macros
 
@@ -243,8 +244,10 @@ def acquire_run_lock(database: Path, log: logging.Logger | None = None, timeout:
 #: tried on 2026-12-05: one nightly run peaked at 2,695 instead of 3,143 MB at 3M, but a 3M
 #: backfill then failed on days 16-22 with DuckDB's OutOfMemoryException in the violations step
 #: (the export mapping), so the default stays 2GB (docs/scaling.md).
-ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "2GB"
+#: The variable is validated with the other settings (pipelines.config.parse_memory_limit: a size
+#: from 64MiB to 16TiB), so that a bad value stops the CLI at start rather than a step.
+ENV_MEMORY_LIMIT = config.ENV_MEMORY_LIMIT
+DEFAULT_MEMORY_LIMIT = config.DEFAULT_MEMORY_LIMIT
 
 
 def apply_connection_settings(con: duckdb.DuckDBPyConnection) -> None:
@@ -260,8 +263,8 @@ def apply_connection_settings(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _configured_memory_limit() -> str:
-    """COMPLIANCE_DUCKDB_MEMORY_LIMIT, or the default; "" leaves DuckDB's own."""
-    return os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT).strip()
+    """COMPLIANCE_DUCKDB_MEMORY_LIMIT, or the default; "" leaves DuckDB's own. ConfigError if invalid."""
+    return config.configured_memory_limit(os.environ)
 
 
 def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
@@ -290,7 +293,7 @@ def _restore_memory_limit(con: duckdb.DuckDBPyConnection, before: str) -> None:
     printed it (truncated to 0.1 of a unit: the printed value would not give back 2GB exactly)."""
     try:
         _set_memory_limit(con, _configured_memory_limit())
-    except duckdb.Error:
+    except (duckdb.Error, ConfigError):
         pass  # not a valid size: the connection cannot have been opened with it
     if _memory_limit(con) != before:
         _set_memory_limit(con, before)

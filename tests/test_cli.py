@@ -310,6 +310,33 @@ def test_bad_configuration_exits_2(cli, tmp_path, variable, make, fragment):
     assert fragment in one_error_line(proc)
 
 
+@pytest.mark.parametrize(
+    "command", [["nightly", "--date", "2026-10-01"], ["backfill", "--from", "2026-10-01", "--to", "2026-10-02"]]
+)
+@pytest.mark.parametrize(
+    "variable, value, fragment",
+    [
+        ("COMPLIANCE_RAW_RETENTION_DAYS", "1000000000", "COMPLIANCE_RAW_RETENTION_DAYS must be a whole number"),
+        ("COMPLIANCE_RAW_RETENTION_DAYS", "٢٨", "COMPLIANCE_RAW_RETENTION_DAYS must be a whole number"),
+        ("COMPLIANCE_COMPACTION_DELAY_DAYS", "+6", "COMPLIANCE_COMPACTION_DELAY_DAYS must be a whole number"),
+        ("COMPLIANCE_DUCKDB_MEMORY_LIMIT", "-1GB", "COMPLIANCE_DUCKDB_MEMORY_LIMIT='-1GB' is not a DuckDB memory size"),
+    ],
+    ids=["retention overflow", "retention arabic-indic digits", "delay with a sign", "negative memory limit"],
+)
+def test_an_out_of_bounds_number_is_refused_before_any_run(cli, command, variable, value, fragment):
+    """1000000000 days crashed the retention step with OverflowError (exit 1, no report): now the
+    CLI refuses it at start, exit 2, one line, and nothing is created."""
+    events = cli.inbox / "events" / "2026-10-01"
+    events.mkdir(parents=True)
+    (events / "a.jsonl").write_text("")
+    proc = cli(*command, timeout=120, **{variable: value})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert fragment in one_error_line(proc)
+    assert proc.stdout == ""
+    assert not (cli.reports / "2026-10-01").exists()
+    assert not cli.warehouse.exists()
+
+
 @pytest.mark.parametrize("key", [None, "", "   "])
 def test_production_without_a_key_exits_2_with_one_line(cli, key):
     proc = cli("nightly", "--date", "2026-10-01", COMPLIANCE_ENV="production", COMPLIANCE_HASH_KEY=key, timeout=60)

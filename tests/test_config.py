@@ -4,6 +4,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import config
 from pipelines.config import DEV_HASH_KEY, ConfigError, load_settings, resolve_hash_key, warn_if_dev_key
@@ -219,3 +221,134 @@ def duckdb_default_memory_limit() -> str:
         return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Numeric settings: whole ASCII numbers within documented bounds, or one clear line (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+NOT_WHOLE_NUMBERS = ["1e3", "28.5", "+28", "-0", "-28", "٢٨", "０２８", "0x1c", "2_8", "28d", "", " ", "2 8", "28\n5"]
+OUT_OF_BOUNDS = ["1000000000", "9" * 5000, "99999999999999999999999999", "3651"]
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert "\n" not in message and len(message) < 300, message
+    return message
+
+
+@pytest.mark.parametrize("raw", NOT_WHOLE_NUMBERS + OUT_OF_BOUNDS + ["0"])
+def test_retention_is_refused_unless_a_whole_number_within_bounds(raw):
+    with pytest.raises(ConfigError, match="COMPLIANCE_RAW_RETENTION_DAYS") as exc:
+        config.parse_retention(raw)
+    assert "from 1 to 3650" in _one_line(exc)
+
+
+@pytest.mark.parametrize("raw", NOT_WHOLE_NUMBERS + OUT_OF_BOUNDS + ["28"])
+def test_compaction_delay_is_refused_unless_a_whole_number_within_bounds(raw):
+    with pytest.raises(ConfigError, match="COMPLIANCE_COMPACTION_DELAY_DAYS") as exc:
+        config.parse_compaction_delay(raw)
+    assert "from 0 to 27" in _one_line(exc)
+
+
+@pytest.mark.parametrize("variable", ["COMPLIANCE_RAW_RETENTION_DAYS", "COMPLIANCE_COMPACTION_DELAY_DAYS"])
+@pytest.mark.parametrize("raw", ["1000000000", "1e3", "٢٨", "+28", "0x1c"])
+def test_load_settings_refuses_every_bad_number(variable, raw):
+    with pytest.raises(ConfigError, match=variable) as exc:
+        load_settings({variable: raw})
+    _one_line(exc)
+
+
+@pytest.mark.parametrize(("raw", "days"), [("3650", 3650), ("\t7\n", 7), ("028", 28), ("1", 1)])
+def test_retention_bounds_are_inclusive_and_whitespace_is_ignored(raw, days):
+    assert config.parse_retention(raw) == days
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-(10**30), max_value=10**30), st.sampled_from(["", " ", "\t"]))
+def test_any_integer_is_accepted_exactly_within_the_bounds(number, pad):
+    raw = f"{pad}{number}{pad}"
+    for parse, low, high in (
+        (config.parse_retention, config.MIN_RETENTION_DAYS, config.MAX_RETENTION_DAYS),
+        (config.parse_compaction_delay, config.MIN_COMPACTION_DELAY_DAYS, config.MAX_COMPACTION_DELAY_DAYS),
+    ):
+        if low <= number <= high:
+            assert parse(raw) == number
+        else:
+            with pytest.raises(ConfigError):
+                parse(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12))
+def test_any_text_is_a_bounded_whole_number_or_a_config_error(raw):
+    """Never OverflowError/ValueError, never a value out of bounds; and an accepted value is
+    exactly what its ASCII digits say (int() would take '٢٨', '+28', '2_8')."""
+    try:
+        days = config.parse_retention(raw)
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert config.MIN_RETENTION_DAYS <= days <= config.MAX_RETENTION_DAYS
+    assert raw.strip().isascii() and raw.strip().isdigit() and int(raw.strip()) == days
+
+
+def test_a_retention_at_the_bound_keeps_date_arithmetic_valid_for_every_supported_day():
+    from datetime import timedelta
+
+    from pipelines.cli import FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY
+
+    for day in (FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY):
+        assert day - timedelta(days=config.MAX_RETENTION_DAYS) < day
+        assert day - timedelta(days=config.MAX_COMPACTION_DELAY_DAYS) < day
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["lots", "-1GB", "1e3GB", "0GB", "2 bytes", "2KB", "2PB", "99999999999999999999999GB", "٢GB", "2000", "17TiB"],
+)
+def test_a_bad_memory_limit_is_refused_when_the_settings_load(raw):
+    with pytest.raises(ConfigError, match="COMPLIANCE_DUCKDB_MEMORY_LIMIT=.* is not a DuckDB memory size") as exc:
+        load_settings({"COMPLIANCE_DUCKDB_MEMORY_LIMIT": raw})
+    _one_line(exc)
+
+
+@pytest.mark.parametrize(
+    ("raw", "limit"),
+    [(None, "2GB"), ("", ""), ("  ", ""), (" 1536MB ", "1536MB"), ("512MiB", "512MiB"), ("1.5 gb", "1.5 gb")],
+)
+def test_good_memory_limits(raw, limit):
+    env = {} if raw is None else {"COMPLIANCE_DUCKDB_MEMORY_LIMIT": raw}
+    assert load_settings(env).duckdb_memory_limit == limit
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("retention_days", 1_000_000_000), ("retention_days", 0), ("compaction_delay_days", 28)]
+)
+def test_the_dagster_settings_resource_refuses_out_of_bounds_run_config(field, value):
+    """A run launched from the UI with resource config out of bounds fails at resource
+    initialisation with a validation error, not with an OverflowError in a step."""
+    import pydantic
+
+    from pipelines.resources import ComplianceSettings
+
+    with pytest.raises(pydantic.ValidationError, match=field):
+        ComplianceSettings(inbox="i", reports="r", **{field: value})
+    ComplianceSettings(inbox="i", reports="r", retention_days=3650, compaction_delay_days=27)
+
+
+def test_definitions_refuse_to_load_with_an_overflowing_retention(tmp_path):
+    """The Dagster code location (build_resources) raises the same one-line ConfigError."""
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "COMPLIANCE_RAW_RETENTION_DAYS": "1000000000",
+        "DAGSTER_HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    code = "from pipelines.resources import build_resources; build_resources()"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "ConfigError: COMPLIANCE_RAW_RETENTION_DAYS must be a whole number of days from 1 to 3650" in proc.stderr

@@ -521,6 +521,88 @@ def test_report_checks_catch_a_wrong_or_altered_report(env):
     assert results["files"][1] == ["summary.json"]
 
 
+#: Values a spreadsheet would run, guarded as `'@SUM(1+1)` in the CSVs: the file check read the
+#: guard and the '@' as an address and failed the night, and every later one (issue 23, class 5).
+#: Text that looks like a reference (`@import`, `src=https://...`) is only text on the page.
+FORMULA_VALUES = [
+    "@SUM(1+1)",
+    "=1+1",
+    "+cmd",
+    "-x",
+    "'@x",
+    "@example.cz",
+    "-@SUM(A1)",
+    "=@x.y1",
+    "@import",
+    "src=https://tracker.example/x.png",
+    "url(//x/y.css)",
+]
+
+
+def test_formula_values_pass_the_file_check_that_night_and_the_next(env):
+    with env.connect() as con:
+        for i, value in enumerate(FORMULA_VALUES):
+            add_violation(con, "marketing_without_consent", i, D, value, system=value, details=value)
+            con.execute(
+                "INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)"
+                " VALUES ('part-0000.jsonl', ?, ?, ?, ?)",
+                [i + 1, value, value, D],
+            )
+        add_file(con, D, "part-0000.jsonl", len(FORMULA_VALUES), 0, 0, len(FORMULA_VALUES))
+    for day in (D, D + timedelta(days=1)):
+        result = env.run(day, selection=REPORT_ONLY)
+        evaluations = {ev.check_name: ev for ev in result.get_asset_check_evaluations()}
+        assert evaluations["report_files_are_safe_and_intact"].passed, evaluations["report_files_are_safe_and_intact"]
+        assert result.success, day
+        folder = env.reports / str(day)
+        outcome, names = evaluate_files(folder)
+        assert outcome.passed and names == []
+        rows = list(csv.DictReader(io.StringIO((folder / "violations.csv").read_text(encoding="utf-8"))))
+        assert sorted(r["message_id"] for r in rows) == sorted(neutralise(v) for v in FORMULA_VALUES)
+    page = (env.reports / str(D) / "compliance_report.html").read_text()
+    assert "<code>@SUM(1+1)</code>" in page  # a rejected reason, as it is (HTML-escaped)
+
+
+def test_file_check_finds_real_addresses_in_every_file_but_not_guards(env):
+    folder = publish(env).folder
+    for name, planted in [
+        ("violations.csv", '"x","jan.novak@example.cz"\r\n'),
+        ("erasure_register.csv", "\"'-o'brien@mail.example.ie\"\r\n"),
+        ("summary.json", None),
+        ("compliance_report.html", "<p>o&#x27;brien+tag@Example.COM</p>"),
+    ]:
+        path = folder / name
+        original = path.read_bytes()
+        if planted is None:
+            summary = json.loads(original)
+            summary["note"] = "\u017e\u0161@p\u0159\u00edklad.cz"
+            path.write_text(json.dumps(summary, ensure_ascii=True))
+        else:
+            path.write_bytes(
+                original.replace(b"</main>", planted.encode() + b"</main>")
+                if name.endswith(".html")
+                else original + planted.encode()
+            )
+        outcome, names = evaluate_files(folder)
+        assert "no report file holds an e-mail address" in outcome.failing(), name
+        assert name in names
+        path.write_bytes(original)
+    for name, planted in [
+        ("violations.csv", '"\'@SUM(1+1)","\'@example.cz","\'-x","a@b"\r\n'),
+        ("compliance_report.html", "<p><code>@SUM(1+1)</code> &#x27;@example.cz &quot;@x.cz</p>"),
+    ]:
+        path = folder / name
+        original = path.read_bytes()
+        path.write_bytes(
+            original.replace(b"</main>", planted.encode() + b"</main>")
+            if name.endswith(".html")
+            else original + planted.encode()
+        )
+        outcome, _ = evaluate_files(folder)
+        assert "no report file holds an e-mail address" not in outcome.failing(), name
+        path.write_bytes(original)
+
+
 def test_file_check_finds_emails_scripts_and_external_references(env):
     folder = publish(env).folder
     assert evaluate_files(folder)[0].passed

@@ -3,7 +3,8 @@
 The page is loaded from a file with the network blocked. No request may leave the page, nothing
 may fail to load, the console stays clean, the three charts render with a size, and the hostile
 values planted in the input (a ``<script>``, an ``<img onerror>``, a ``=HYPERLINK(...)``) come out
-as inert text: no dialog opens, no script or image element exists, the CSV cell is neutralised.
+as inert text (a hostile file name as its label): no dialog opens, no script or image element
+exists, the CSV cell is neutralised.
 A full-page screenshot is saved to tests/artifacts/report.png (git-ignored).
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.safe_text import file_label
 from tests.conftest import event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,8 +259,10 @@ def test_report_renders_offline_with_charts_and_inert_hostile_values(env, browse
              text: document.body.innerText, verdict: document.getElementById('verdict').dataset.status})"""
     )
     assert (dom["scripts"], dom["images"], dom["handlers"]) == (0, 0, 0)
-    for value in (SCRIPT, IMG, FILE_IMG, HYPERLINK):
+    for value in (SCRIPT, IMG, HYPERLINK):
         assert value in dom["text"], value
+    # a file name that is not machine-made is shown by its label, never as it is (pipelines.safe_text)
+    assert FILE_IMG not in dom["text"] and file_label(f"{FILE_IMG}.jsonl") in dom["text"]
     assert "example.cz" not in dom["text"]
     assert dom["verdict"] in ("violations_found", "data_quality_failed")
     assert "Violations found" in dom["text"] or "Data quality failed" in dom["text"]

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from assets.erasure.locations import decode_sql, is_pipeline_sql, split_sql
+
 CANDIDATE_COLUMNS = ("subject_key", "account_id", "occurred_at", "message_id", "system", "details")
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -262,15 +264,27 @@ WHERE e.occurred_at > d.deleted_at
             "A deleted customer's identifiers are still found after the erasure due date (one calendar month "
             "after the deletion, GDPR Art. 12(3) and Art. 17): in the warehouse, the inbox or a downstream system."
         ),
-        sql="""
-SELECT r.subject_key, NULL AS account_id, r.deleted_at AS occurred_at, NULL AS message_id,
-       trim(loc.location) AS system,
-       'due ' || strftime(r.due_date, '%Y-%m-%d') || '; identifiers still found in ' || trim(loc.location)
-           AS details
-FROM compliance.erasure_register r,
-     unnest(string_split(r.residual_locations, ',')) AS loc(location)
-WHERE r.status = 'overdue'
-  AND trim(loc.location) <> ''
+        sql=f"""
+WITH locations AS (
+    SELECT r.subject_key, r.deleted_at, r.due_date, r.checked_on, {decode_sql("loc.token")} AS system,
+           {is_pipeline_sql("loc.token")} AS pipeline
+    FROM compliance.erasure_register r,
+         unnest({split_sql("r.residual_locations")}) AS loc(token)
+    WHERE r.status = 'overdue'
+), unreadable AS (   -- systems whose latest export at or before the register's day could not be read
+    SELECT l.system, l.checked_on
+    FROM (SELECT DISTINCT system, checked_on FROM locations WHERE NOT pipeline) l
+    JOIN landing.export_files f ON f.system = l.system AND f.export_date <= l.checked_on
+    QUALIFY row_number() OVER (PARTITION BY l.system, l.checked_on ORDER BY f.export_date DESC) = 1
+        AND NOT f.readable
+)
+SELECT l.subject_key, NULL AS account_id, l.deleted_at AS occurred_at, NULL AS message_id, l.system,
+       'due ' || strftime(l.due_date, '%Y-%m-%d') || '; '
+           || CASE WHEN u.system IS NOT NULL
+                   THEN 'erasure cannot be verified in ' || l.system || ': its latest export could not be read'
+                   ELSE 'identifiers still found in ' || l.system END AS details
+FROM locations l
+LEFT JOIN unreadable u ON NOT l.pipeline AND u.system = l.system AND u.checked_on = l.checked_on
 """,
     ),
 ]

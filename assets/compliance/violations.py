@@ -98,11 +98,14 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] 
 
 
 def unmatched_export_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
-    """Per consent-judged export: rows total and rows that map to no known non-erased account."""
+    """Per consent-judged export: records total and records that map to no known non-erased account.
+
+    A record may have several key rows (repeated account_id / email columns, ``exports.py``): it is
+    counted once, and is matched when any of its key rows maps to an account."""
     return con.execute(
         """
-        SELECT k.system, count(*) AS rows,
-               count(*) FILTER (WHERE NOT EXISTS (
+        SELECT k.system, count(DISTINCT k.row_number) AS rows,
+               count(DISTINCT k.row_number) FILTER (WHERE NOT EXISTS (
                    SELECT 1 FROM export_rows_mapped m
                    WHERE m.system = k.system AND m.row_number = k.row_number)) AS unmatched
         FROM landing.export_keys k

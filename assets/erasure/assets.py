@@ -4,8 +4,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, preview, row_count, short_key
+from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count, short_key
 from assets.erasure.compaction import compact_if_due
+from assets.erasure.locations import parse, shown_location
 from assets.erasure.purge import purge
 from assets.erasure.retention import apply_retention
 from assets.erasure.state import ensure_tables
@@ -87,7 +88,7 @@ def raw_retention(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
         f"{day}: retention of {settings.retention_days} day(s) deleted {len(result.deleted)} path(s); "
         f"kept {len(result.kept_unsafe)} folder(s) holding files never ingested"
     )
-    rows = [(d.kind, d.path) for d in result.deleted[:50]]
+    rows = [(d.kind, d.shown) for d in result.deleted[:50]]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
@@ -115,23 +116,32 @@ def erasure_register(context: dg.AssetExecutionContext, warehouse: Warehouse, se
     day = day_of(context)
     with warehouse.get_connection() as con:
         result = build_register(con, day, settings.inbox_path)
-        md = preview(
-            con,
+        rows = con.execute(
             f"""SELECT {short_key("subject_key")} AS subject, status, due_date,
-                       date_diff('day', ?::DATE, due_date) AS days_to_due,
-                       coalesce(residual_locations, '') AS residual_in
+                       date_diff('day', ?::DATE, due_date) AS days_to_due, residual_locations
                 FROM compliance.erasure_register
                 ORDER BY CASE status WHEN 'overdue' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, due_date, subject_key
                 LIMIT 20""",
             [day],
+        ).fetchall()
+        # A system's name may carry anything: Dagster metadata shows it only if it is a plain identifier.
+        md = dg.MetadataValue.md(
+            markdown_table(
+                ["subject", "status", "due_date", "days_to_due", "residual_in"],
+                [(*r[:4], ",".join(shown_location(loc) for loc in parse(r[4]))) for r in rows],
+            )
         )
+    by_location: dict[str, int] = {}
+    for token, n in result.by_location.items():
+        for loc in parse(token):
+            by_location[shown_location(loc)] = by_location.get(shown_location(loc), 0) + n
     counts = ", ".join(f"{s}={result.by_status[s]}" for s in STATUSES)
     context.log.info(f"{day}: {result.erased_total} erased subject(s): {counts}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.erased_total,
             **{f"status/{s}": result.by_status[s] for s in STATUSES},
-            **{f"residual_in/{loc}": n for loc, n in result.by_location.items()},
+            **{f"residual_in/{loc}": n for loc, n in sorted(by_location.items())},
             "preview": md,
         }
     )

@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.common import POOL, day_of
 from assets.erasure.assets import ERASURE_REGISTER, WAREHOUSE_COMPACTION
+from assets.erasure.locations import split_sql
 from assets.erasure.scan import hit_summary, scan_warehouse, text_columns
 from assets.erasure.state import load_state
 from checks.results import ERROR, WARN, check_result
@@ -57,9 +58,9 @@ def erased_subjects_clean_downstream(context: dg.AssetCheckExecutionContext, war
     day = day_of(context)
     with warehouse.get_connection() as con:
         total, downstream, *by_status = con.execute(
-            """
+            f"""
             SELECT count(*),
-                   count(*) FILTER (WHERE len(list_filter(string_split(residual_locations, ','),
+                   count(*) FILTER (WHERE len(list_filter({split_sql("residual_locations")},
                                                           lambda loc: loc <> 'warehouse')) > 0),
                    count(*) FILTER (WHERE status = 'verified'),
                    count(*) FILTER (WHERE status = 'pending'),

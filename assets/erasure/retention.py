@@ -20,14 +20,24 @@ from pathlib import Path
 
 import duckdb
 
-from assets.landing.exports import export_dates, systems
+from assets.landing.exports import export_dates, shown, systems
 from assets.landing.ingest import list_day_files, manifest_of
+from pipelines.safe_text import path_label
 
 
 @dataclass(frozen=True)
 class Deletion:
     kind: str  # 'events' | 'snapshot'
     path: str  # relative to the inbox
+
+    @property
+    def shown(self) -> str:
+        """The path for logs and Dagster metadata: a system's name (any text) only if it is
+        machine-made, else its keyed label; ops.retention_log keeps the path itself."""
+        if self.kind != "snapshot":
+            return self.path
+        folder, _, name = self.path.rpartition("/")
+        return f"snapshots/{shown(folder.removeprefix('snapshots/'))}/{name}"
 
 
 @dataclass
@@ -114,7 +124,9 @@ def _finish_interrupted(inbox: Path, log: logging.Logger) -> None:
     for entry in root.iterdir():
         if entry.name.startswith(TRASH_PREFIX) and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
-            log.info("Retention finished an interrupted deletion of events/%s", entry.name[len(TRASH_PREFIX) :])
+            log.info(
+                "Retention finished an interrupted deletion of events/%s", path_label(entry.name[len(TRASH_PREFIX) :])
+            )
 
 
 def _delete(con: duckdb.DuckDBPyConnection, day: date, deletion: Deletion, path: Path, log: logging.Logger) -> None:
@@ -127,4 +139,4 @@ def _delete(con: duckdb.DuckDBPyConnection, day: date, deletion: Deletion, path:
         shutil.rmtree(trash)  # removes symlinks inside, never what they point to
     else:
         os.unlink(path)
-    log.info("Retention deleted %s", deletion.path)
+    log.info("Retention deleted %s", deletion.shown)

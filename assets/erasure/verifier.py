@@ -4,11 +4,15 @@ Residual data is any identifier of an erased subject (its account id, or an e-ma
 that no live account holds now) found in:
 
 * ``warehouse``: any text column of any warehouse table (the generic scan, ``scan.py``);
-* ``inbox``: a retained event file under ``<inbox>/events/`` (userIds and e-mail-like tokens of
-  every line, hashed and cached per folder by its file manifest in ``ops.inbox_keys``, as the
-  keys' bytes);
+* ``inbox``: a retained event file under ``<inbox>/events/``, anywhere in a line (its userIds,
+  e-mail-like tokens, words and JSON strings, hashed and cached per folder by its file manifest
+  in ``ops.inbox_keys``, as the keys' bytes);
 * ``<system>``: the latest export of that system dated at or before D (``landing.export_keys``),
-  matched by subject_key and by email_key.
+  matched by subject_key and by email_key; or that export could not be read, so the system's
+  state is unknown and it is named for every erased subject (`add_unreadable_exports`).
+
+``residual_locations`` joins the locations with ``,``; a system's name is encoded so that any name
+survives (``locations.py``).
 
 Status on D: ``verified`` (nothing left), ``pending`` (residual, D <= due_date) or ``overdue``
 (residual, D > due_date). ``compliance.erasure_register`` holds one row per erased subject.
@@ -27,8 +31,20 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from assets.erasure.scan import USER_ID_RE, install_scan_macros, scan_warehouse, sql_literal
+from assets.erasure.locations import encode_system_sql
+from assets.erasure.scan import (
+    EMAIL_TOKEN_RE,
+    JSON_STRING_RE,
+    RUN_RE,
+    SCAN_VERSION,
+    USER_ID_RE,
+    WORD_RE,
+    install_scan_macros,
+    scan_warehouse,
+    sql_literal,
+)
 from assets.erasure.state import DUE_DATE_SQL, load_state
+from assets.landing.exports import UNREADABLE_LATEST_SQL
 
 STATUSES = ("verified", "pending", "overdue")
 
@@ -72,7 +88,7 @@ def _manifest(files: list[tuple[str, Path]]) -> str:
             entries.append([relative, st.st_size, st.st_mtime_ns])
         except OSError:
             entries.append([relative, None, None])
-    return json.dumps(entries)
+    return json.dumps([SCAN_VERSION, entries])
 
 
 def _read_text(path: Path) -> str:
@@ -100,9 +116,10 @@ def _visible(folder: str, day: date) -> bool:
 def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
     """Refresh ops.inbox_keys for the folders under <inbox>/events/ as of `day`; returns folders read.
 
-    A folder is read again only when its manifest (names, sizes, mtimes) changed. The keys of its
-    userIds and e-mail-like tokens are stored, never the tokens. Arrival folders dated after
-    `day` are left for their own run, so a backfill sees what each night saw.
+    A folder is read again only when its manifest (names, sizes, mtimes, and the scan's
+    tokenisation) changed. The keys of its tokens are stored (``_INBOX_KEYS_SQL``), never the
+    tokens. Arrival folders dated after `day` are left for their own run, so a backfill sees what
+    each night saw.
     """
     install_scan_macros(con)
     folders = {f: files for f, files in _inbox_folders(inbox).items() if _visible(f, day)}
@@ -130,15 +147,7 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
         try:
             con.execute("DELETE FROM ops.inbox_keys WHERE folder = ?", [folder])
             con.execute("DELETE FROM ops.inbox_scans WHERE folder = ?", [folder])
-            con.execute(
-                """
-                INSERT INTO ops.inbox_keys
-                SELECT DISTINCT ?, kind,
-                       unhex(CASE kind WHEN 'account_id' THEN hmac_subject(tok) ELSE hmac_email(tok) END)
-                FROM (SELECT DISTINCT kind, tok FROM _inbox_tokens)
-                """,
-                [folder],
-            )
+            con.execute(f"INSERT INTO ops.inbox_keys {_INBOX_KEYS_SQL}", {"folder": folder})
             con.execute("INSERT INTO ops.inbox_scans VALUES (?, ?, now())", [folder, manifest])
             con.execute("COMMIT")
         except Exception:
@@ -151,6 +160,10 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
 
 
 def _tokens_of_file(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP _inbox_tokens(kind, tok) of the lines in _inbox_lines: the userIds ('account_id'), the
+    e-mail-like tokens ('email') and the other tokens of the line ('word': its words and JSON
+    strings), wherever they stand, valid JSON or not. One regular expression a pass over the lines:
+    building each line's token list (``erasure_pieces``) costs three times as much."""
     con.execute(
         f"""
         INSERT INTO _inbox_tokens
@@ -159,17 +172,43 @@ def _tokens_of_file(con: duckdb.DuckDBPyConnection) -> None:
             SELECT unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
             FROM lines WHERE contains(line, '"userId"')
         ), emails AS (
-            SELECT unnest(list_filter(erasure_tokens(line), lambda s: contains(s, '@'))) AS tok
+            SELECT unnest(regexp_extract_all(line, {sql_literal(EMAIL_TOKEN_RE)})) AS tok
             FROM lines WHERE contains(line, '@')
+        ), strings AS (
+            SELECT unnest(regexp_extract_all(line, {sql_literal(JSON_STRING_RE)}, 1)) AS raw FROM lines
+        ), words AS (
+            SELECT unnest(regexp_extract_all(line, {sql_literal(WORD_RE)})) AS tok FROM lines
+            UNION ALL
+            SELECT unnest(regexp_extract_all(line, {sql_literal(RUN_RE)})) FROM lines
         )
         SELECT DISTINCT kind, tok FROM (
             SELECT 'account_id' AS kind, erasure_unescape(raw) AS tok FROM user_ids
             UNION ALL
             SELECT 'email', tok FROM emails
+            UNION ALL
+            SELECT CASE WHEN contains(tok, '@') THEN 'email' ELSE 'word' END, tok
+            FROM (SELECT DISTINCT erasure_unescape(raw) AS tok FROM strings
+                  UNION SELECT tok FROM words)
         )
         WHERE erasure_candidate(tok)
         """
     )
+
+
+#: The keys of a folder's tokens kept in ops.inbox_keys. A word is kept as an account id only when
+#: it is the subject_key of a subject the warehouse knows (an account id can only become a target
+#: once its subject's deletion is ingested): every word of every line would be millions of keys a
+#: folder, nearly all of them message ids, timestamps and free text.
+_INBOX_KEYS_SQL = """
+    WITH keyed AS (
+        SELECT DISTINCT kind, CASE kind WHEN 'email' THEN hmac_email(tok) ELSE hmac_subject(tok) END AS key
+        FROM (SELECT DISTINCT kind, tok FROM _inbox_tokens)
+    ), known AS (
+        SELECT subject_key FROM landing.events UNION SELECT subject_key FROM landing.rejected
+    )
+    SELECT DISTINCT $folder, CASE kind WHEN 'word' THEN 'account_id' ELSE kind END, unhex(key) FROM keyed
+    WHERE kind <> 'word' OR key IN (SELECT subject_key FROM known)
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +217,8 @@ def _tokens_of_file(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> None:
-    """TEMP _residuals(subject_key, location) for the subjects in _erased / _targets."""
+    """TEMP _residuals(subject_key, location) for the subjects in _erased: the pipeline's own copies
+    against _targets, the exports of `day` against _export_targets (``state.py``)."""
     scan_inbox(con, inbox, day)
     scan_warehouse(con)
     con.execute(
@@ -188,12 +228,36 @@ def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> No
         UNION
         SELECT t.subject_key, 'inbox' FROM ops.inbox_keys k JOIN _targets t ON t.kind = k.kind AND unhex(t.key) = k.key
         UNION
-        SELECT t.subject_key, x.system FROM landing.export_keys x
-        JOIN _targets t ON t.kind = 'account_id' AND t.key = x.subject_key
+        SELECT t.subject_key, {system} FROM landing.export_keys x
+        JOIN _export_targets t ON t.kind = 'account_id' AND t.key = x.subject_key
         UNION
-        SELECT t.subject_key, x.system FROM landing.export_keys x
-        JOIN _targets t ON t.kind = 'email' AND t.key = x.email_key
-        """
+        SELECT t.subject_key, {system} FROM landing.export_keys x
+        JOIN _export_targets t ON t.kind = 'email' AND t.key = x.email_key
+        """.format(system=encode_system_sql("x.system"))
+    )
+    add_unreadable_exports(con, day)
+
+
+def add_unreadable_exports(con: duckdb.DuckDBPyConnection, day: date) -> None:
+    """Every erased subject gets, in _residuals, each system whose latest export dated at or before
+    `day` could not be read (landing.export_files.readable = false).
+
+    That system's state on `day` is unknown: its keys were dropped, so it cannot show the subject
+    is gone. A compliance officer must not read `verified` where a system was never looked at, so
+    the system is named in residual_locations like a residual: the status is `pending` up to the
+    due date and `overdue` after it (erasure_overdue then says the state is unknown, see
+    rules.py). It becomes `verified` once the system delivers a readable export without the
+    subject. Every erased subject is concerned, not only those once found there: an unreadable
+    file may hold anyone's identifiers again.
+    """
+    con.execute(
+        f"""
+        INSERT INTO _residuals
+        SELECT DISTINCT e.subject_key, {encode_system_sql("u.system")}
+        FROM _erased e CROSS JOIN ({UNREADABLE_LATEST_SQL.replace("?", "$day")}) u
+        EXCEPT SELECT subject_key, location FROM _residuals
+        """,
+        {"day": day},
     )
 
 

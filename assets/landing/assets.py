@@ -3,11 +3,12 @@
 import dagster as dg
 
 from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
-from assets.landing.exports import ingest_exports
+from assets.landing.exports import ingest_exports, shown
 from assets.landing.ingest import ingest_day
 from assets.schemas import column_schema
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import ComplianceSettings, Warehouse
+from pipelines.safe_text import file_label
 
 EVENTS = dg.AssetKey(["landing", "events"])
 REJECTED = dg.AssetKey(["landing", "rejected"])
@@ -63,7 +64,8 @@ def ingest_arrival_day(context: dg.AssetExecutionContext, warehouse: Warehouse, 
         ).fetchall()
     files_md = markdown_table(
         ["file", "received", "accepted", "duplicates", "rejected"],
-        [(f.source_file, f.received, f.accepted, f.duplicates, f.rejected) for f in result.files],
+        # a file's name may carry anything (an e-mail, a name): shown only if machine-made (safe_text)
+        [(file_label(f.source_file), f.received, f.accepted, f.duplicates, f.rejected) for f in result.files],
     )
     context.log.info(
         f"{day}: {result.status}; received={result.received} accepted={result.accepted} "
@@ -109,7 +111,8 @@ def export_keys(context: dg.AssetExecutionContext, warehouse: Warehouse, setting
     with warehouse.get_connection() as con:
         results = ingest_exports(con, settings.inbox_path, day)
         total = row_count(con, "landing.export_keys")
-    rows = [(r.system, r.export_date, r.status, r.rows_total, r.rows_keyed, r.problem or "") for r in results]
+    # A system's name may carry anything: metadata shows it only if it is a plain identifier.
+    rows = [(shown(r.system), r.export_date, r.status, r.rows_total, r.rows_keyed, r.problem or "") for r in results]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,

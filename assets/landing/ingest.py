@@ -31,6 +31,7 @@ from assets.landing.contract import (
     REQUIRED_PROPERTIES,
 )
 from pipelines.clock import end_of_day
+from pipelines.safe_text import file_label
 
 log = logging.getLogger(__name__)
 
@@ -561,7 +562,7 @@ def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candi
     rows = []
     for c in candidates:
         if c.seq in bad:
-            log.warning("Event file %s/%s cannot be read: %s", day, c.name, c.problem)
+            log.warning("Event file %s/%s cannot be read: %s", day, file_label(c.name), c.problem)
             rows.append((day, c.name, c.size, 1, 0, 0, 1, False, c.problem))
         else:
             r, a, d, j = counts.get(c.seq, (0, 0, 0, 0))

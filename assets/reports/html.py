@@ -22,6 +22,7 @@ from assets.reports.summary import (
     ReportData,
 )
 from pipelines.clock import PRAGUE
+from pipelines.safe_text import file_label
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 NONE_MARK = '<span class="muted">(none)</span>'
@@ -514,7 +515,7 @@ def _provenance(data: ReportData, generated_at: datetime) -> str:
     for name, size, received, accepted, duplicates, rejected, readable in data.files:
         holds = received == accepted + duplicates + rejected
         file_rows.append(
-            f'<tr class="{"" if holds else "failed"}"><td><code>{e(name)}</code></td>'
+            f'<tr class="{"" if holds else "failed"}"><td><code>{e(file_label(name))}</code></td>'
             f'<td class="num">{n(size)}</td><td class="num">{n(received)}</td><td class="num">{n(accepted)}</td>'
             f'<td class="num">{n(duplicates)}</td><td class="num">{n(rejected)}</td>'
             f"<td>{'yes' if readable else pill('unreadable', 'fail')}</td>"
@@ -545,7 +546,11 @@ def _provenance(data: ReportData, generated_at: datetime) -> str:
         f'<tr><th>Generated at</th><td><time id="generated-at" datetime="{e(stamp)}">{e(stamp)}</time></td></tr>'
         "</tbody></table>"
         "<h3>Input event files of the day and their reconciliation</h3>"
-        '<p class="small">For every file and for the day: received lines = accepted + duplicates + rejected.</p>'
+        '<p class="small">For every file and for the day: received lines = accepted + duplicates + rejected. '
+        "A file whose name is not machine-made (it may hold an e-mail address, a name or an address) is "
+        "shown by its label, <code>file#…</code>: "
+        "<code>python -m pipelines.safe_text &lt;inbox&gt;/events/&lt;day&gt;</code> lists a day's labels "
+        "beside the file names.</p>"
         + table(
             [
                 ("File", ""),
