@@ -361,7 +361,23 @@ def core_accounts(rows: int, *, duplicate: bool = False):
     )
     if duplicate:  # one subject twice, wherever the sample falls
         con.execute("INSERT INTO core.accounts SELECT * FROM core.accounts WHERE account_id = 'acc_7'")
+    con.execute("CREATE SCHEMA compliance")  # as the warehouse has it (pipelines/warehouse.py)
+    con.execute("CREATE TABLE compliance.erased_identifiers (subject_key VARCHAR, kind VARCHAR, key VARCHAR)")
     return con
+
+
+def test_a_reruns_sample_leaves_out_accounts_erased_since():
+    """A re-run of an earlier day lists accounts erased later, whose id is gone for good."""
+    from checks.gx_suites import accounts_frame
+
+    con = core_accounts(20)
+    con.execute("UPDATE core.accounts SET account_id = NULL WHERE account_id = 'acc_3'")
+    con.execute(
+        """INSERT INTO compliance.erased_identifiers
+           SELECT subject_key, 'account_id', subject_key FROM core.accounts WHERE account_id IS NULL"""
+    )
+    frame = accounts_frame(con, D, limit=100)
+    assert len(frame) == 19 and frame["account_id"].notna().all()
 
 
 def test_core_frames_are_a_daily_sample_of_at_most_the_limit():
