@@ -74,10 +74,11 @@ class ComplianceSettings(dg.ConfigurableResource):
         description=f"Days an ingested inbox day folder is kept (at most {config.MAX_RETENTION_DAYS}).",
     )
     compaction_delay_days: int = Field(
-        default=6,
+        default=0,
         ge=config.MIN_COMPACTION_DELAY_DAYS,
         le=config.MAX_COMPACTION_DELAY_DAYS,
-        description="Nights a purge may wait for the byte-level compaction (0: the same night; at most "
+        description="Nights a purge may wait for the byte-level compaction (0, the default: the same night, "
+        "as CONTRACT 5 asks; at most "
         f"{config.MAX_COMPACTION_DELAY_DAYS}).",
     )
 

@@ -16,7 +16,7 @@ import html
 import json
 import os
 import tempfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -340,6 +340,25 @@ def test_past_the_due_date_an_unreadable_export_is_overdue_and_says_it_cannot_be
     write_csv(folder, "2026-12-04", [["account_id"], ["acc_other"]])
     night(env, "2026-12-04", rules=True)
     assert locations(env, account) == ("verified", [])
+
+
+def test_an_unreadable_export_does_not_undo_an_erasure_verified_before(env):
+    """A verified erasure keeps its proof: an unreadable export later shows nothing either way, and
+    naming it would raise erasure_overdue for every subject ever erased."""
+    account, mail = "acc_unreadable_3", "unreadable.three@example.cz"
+    env.retention_days = 1
+    erased_subject(env, account, mail)
+    folder = env.inbox / "snapshots" / "crm"
+    write_csv(folder, DAY, [["account_id"], ["acc_other"]])
+    night(env, DAY, rules=True)
+    later = (date.fromisoformat(DAY) + timedelta(days=1)).isoformat()
+    night(env, later, rules=True)  # retention deletes the day's inbox folder: nothing is left
+    assert locations(env, account) == ("verified", [])
+    (folder / "2026-12-03.csv").write_bytes("account_id\nacc_\xe9\n".encode("latin-1"))
+    night(env, "2026-12-03", rules=True)
+    assert env.query("SELECT readable FROM landing.export_files WHERE export_date = '2026-12-03'") == [(False,)]
+    assert locations(env, account) == ("verified", [])
+    assert env.query("SELECT count(*) FROM compliance.violations WHERE rule = 'erasure_overdue'") == [(0,)]
 
 
 # -- end to end: the Dagster job, its check, metadata, logs and the report -----------------------

@@ -431,3 +431,41 @@ def test_hostile_names_and_values_stay_in_the_inbox_and_the_warehouse(backfill):
     found = [(where, v) for where, blob in outside.items() for v in values_found(blob, PLANTED | PLANTED_SYSTEM_NAMES)]
     found += [(f"reports/{where}", v) for where, blob in reports.items() for v in values_found(blob, PLANTED)]
     assert not found, found[:20]
+
+
+@pytest.mark.slow
+def test_erased_subjects_are_gone_from_every_file_beside_the_warehouse(backfill):
+    """CONTRACT 5: after the run, no file the warehouse keeps (the database, its WAL, any state file
+    beside it) holds the bytes of an erased subject's account id or of an e-mail only it had."""
+    import duckdb
+
+    from pipelines.keys import subject_key
+
+    plan = json.loads((backfill.inbox / "_plan" / "plan.json").read_text())
+    con = duckdb.connect(str(backfill.warehouse), read_only=True)
+    try:
+        erased_keys = {k for (k,) in con.execute("SELECT subject_key FROM compliance.erasure_register").fetchall()}
+    finally:
+        con.close()
+    erased = {d["account_id"] for d in plan["deletions"] if subject_key(KEY, d["account_id"]) in erased_keys}
+    assert erased, "the backfill erases some of the planted deletions"
+    emails_of: dict[str, set[str]] = {}
+    for line in backfill.inbox_before.splitlines():
+        try:
+            record = json.loads(line)
+            props = record.get("properties") or {}
+            owner = record.get("userId")
+        except (ValueError, AttributeError):
+            continue
+        for prop in ("email", "previous_email"):
+            if isinstance(props, dict) and isinstance(props.get(prop), str) and isinstance(owner, str):
+                emails_of.setdefault(props[prop].strip().lower(), set()).add(owner)
+    only_erased = {mail for mail, owners in emails_of.items() if owners <= erased and "@" in mail}
+    needles = sorted({a.encode() for a in erased} | {m.encode() for m in only_erased}, key=len, reverse=True)
+    assert only_erased and all(n in backfill.inbox_before.lower() for n in needles)  # the search can find them
+
+    beside = [p for p in backfill.warehouse.parent.iterdir() if p.is_file()]
+    assert backfill.warehouse in beside
+    for path in beside:
+        data = path.read_bytes().lower()
+        assert [n.decode() for n in needles if n.lower() in data] == [], path.name

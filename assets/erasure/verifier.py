@@ -239,22 +239,25 @@ def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> No
 
 
 def add_unreadable_exports(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    """Every erased subject gets, in _residuals, each system whose latest export dated at or before
-    `day` could not be read (landing.export_files.readable = false).
+    """Every erased subject not yet verified gets, in _residuals, each system whose latest export
+    dated at or before `day` could not be read (landing.export_files.readable = false).
 
     That system's state on `day` is unknown: its keys were dropped, so it cannot show the subject
     is gone. A compliance officer must not read `verified` where a system was never looked at, so
     the system is named in residual_locations like a residual: the status is `pending` up to the
     due date and `overdue` after it (erasure_overdue then says the state is unknown, see
     rules.py). It becomes `verified` once the system delivers a readable export without the
-    subject. Every erased subject is concerned, not only those once found there: an unreadable
-    file may hold anyone's identifiers again.
+    subject. A subject verified before (``verified_on``) keeps that proof: an unreadable export
+    proves nothing either way, and naming it would raise a critical violation for every subject
+    ever erased. The unreadable file is named in the report and fails ``exports_are_readable``.
     """
     con.execute(
         f"""
         INSERT INTO _residuals
         SELECT DISTINCT e.subject_key, {encode_system_sql("u.system")}
         FROM _erased e CROSS JOIN ({UNREADABLE_LATEST_SQL.replace("?", "$day")}) u
+        WHERE e.subject_key NOT IN (SELECT subject_key FROM compliance.erasure_register
+                                    WHERE verified_on <= $day)
         EXCEPT SELECT subject_key, location FROM _residuals
         """,
         {"day": day},
