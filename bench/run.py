@@ -22,7 +22,10 @@ Beside the sizes it measures the night's fixed cost (the same job on a 1,000-acc
 and two floors under the targets: the day's bare load into a DuckDB file (no validation) and one read
 of every text column of the warehouse. `--no-fixed-cost` skips the fixed cost.
 Results are printed, written to bench/results.md and kept as JSON in bench/cache/results.json (the
-fixed cost in bench/cache/fixed_cost.json).
+fixed cost in bench/cache/fixed_cost.json). bench/results.md holds only the latest run: it is
+rewritten from this invocation's results, never appended to (git keeps the earlier runs). With
+`--keep`, sizes measured by an earlier invocation at the same commit join the table, so a long size
+can be measured on its own; results of any other commit are left out.
 """
 
 from __future__ import annotations
@@ -556,6 +559,20 @@ def merge_results(earlier: list[dict], measured: list[dict]) -> list[dict]:
     return sorted([r for r in earlier if r["label"] not in now] + measured, key=lambda r: r["accounts"])
 
 
+def same_run(earlier: list[dict], commit: str) -> list[dict]:
+    """The earlier results that belong to the latest run: those measured at `commit`.
+
+    `--keep` merges only these, so bench/results.md never mixes in a run of other code."""
+    return [r for r in earlier if r.get("commit") == commit]
+
+
+def write_results(out: Path, results: list[dict], machine: str, notes: str = "", fixed: dict | None = None) -> str:
+    """Render the latest run and replace `out` with it (nothing of the file's earlier text is kept)."""
+    text = render(results, machine, notes, fixed)
+    out.write_text(text)
+    return text
+
+
 def short_step(key: str) -> str:
     return key.replace("__", "/")
 
@@ -733,7 +750,7 @@ def render(results: list[dict], machine: str, notes: str = "", fixed: dict | Non
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100k,1m,3m")
     parser.add_argument("--days", type=int, default=30)
@@ -751,7 +768,7 @@ def main() -> int:
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="keep the results of other sizes from bench/cache/results.json (each keeps its date and commit)",
+        help="also report the sizes an earlier invocation measured at the same commit (bench/cache/results.json)",
     )
     parser.add_argument("--pandas-3m", action="store_true", help="run the pandas baseline at 3M too")
     parser.add_argument(
@@ -759,13 +776,14 @@ def main() -> int:
     )
     parser.add_argument("--notes", default="", help="a paragraph placed under the header of results.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.reuse = set(args.sizes.split(",")) if args.reuse == "all" else set(filter(None, args.reuse.split(",")))
     results_file = args.cache / "results.json"
     sizes = args.sizes.split(",")
-    # Sizes measured by an earlier invocation are kept (each with its own date and commit), so a
-    # long size can be measured on its own and still appear in one table with the others.
-    earlier = json.loads(results_file.read_text()) if args.keep and results_file.exists() else []
+    # With --keep, sizes an earlier invocation measured at this commit join this run's table, so a
+    # long size can be measured on its own; other commits' results are another run and are dropped.
+    commit = git_commit()
+    earlier = same_run(json.loads(results_file.read_text()), commit) if args.keep and results_file.exists() else []
     results = []
     for label in sizes:
         results.append(bench_size(label, SIZES[label], args.days, args.cache, args))
@@ -776,11 +794,10 @@ def main() -> int:
         fixed = fixed_cost(args.cache, args.repeats)
         fixed_file.write_text(json.dumps(fixed, indent=1))
     else:
-        fixed = json.loads(fixed_file.read_text()) if args.keep and fixed_file.exists() else None
+        kept = json.loads(fixed_file.read_text()) if args.keep and fixed_file.exists() else None
+        fixed = kept if kept is not None and kept.get("commit") == commit else None
     machine = f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
-    text = render(results, machine, args.notes, fixed)
-    args.out.write_text(text)
-    print(text)
+    print(write_results(args.out, results, machine, args.notes, fixed))
     return 0
 
 

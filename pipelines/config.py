@@ -35,7 +35,7 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 
 #: Bounds of every numeric setting. A value outside them is refused at start (ConfigError: the CLI
 #: exits 2 with one line; Definitions fail to load; ComplianceSettings refuses it as run config),
-#: never at a step: 1000000000 days made `day - timedelta(days=N)` raise OverflowError in the
+#: never at a step: a huge day count makes `day - timedelta(days=N)` raise OverflowError in the
 #: retention step, a night without a report.
 #:
 #: Retention: 10 years. Far beyond any storage-limitation period for raw personal data, and it

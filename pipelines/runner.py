@@ -192,15 +192,15 @@ def _set_partition_window(days: list[date]) -> None:
 
 
 #: A run of several days (a backfill, a catch-up) runs them in a worker process that is replaced
-#: after this many days. One process running every day of a long backfill kept growing: at 1M
-#: accounts its peak RSS over 29 days was 5.9-11.7 GB, against 3.0 GB for any single night. A fresh
-#: worker costs its imports (Dagster, the definitions, Great Expectations), a few seconds.
+#: after this many days. One process running every day of a long backfill keeps growing (at 1M
+#: accounts, to several times the peak of any single night). A fresh worker costs its imports
+#: (Dagster, the definitions, Great Expectations), a few seconds.
 DAYS_PER_WORKER = 7
 #: ... or sooner: a worker whose day peaked above this (MB) is replaced before the next day. A
-#: worker's day peaks climb with its age (at 3M accounts, 2,494 -> 2,944 MB over days 22-28, and
-#: the next worker's first day fell back by ~200 MB with one more day of history), so a worker
-#: near the memory budget is not given another day. Small deployments, whose days peak far below
-#: it, keep their workers for DAYS_PER_WORKER days and pay no extra start-ups.
+#: worker's day peaks climb with its age (a fresh worker's first day peaks lower, even with one
+#: more day of history), so a worker near the memory budget is not given another day. Small
+#: deployments, whose days peak far below it, keep their workers for DAYS_PER_WORKER days and pay
+#: no extra start-ups.
 RECYCLE_AFTER_PEAK_MB = 2048
 
 

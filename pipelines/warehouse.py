@@ -240,10 +240,9 @@ def acquire_run_lock(database: Path, log: logging.Logger | None = None, timeout:
 #: size such as "2GB", or "" for DuckDB's own default of 80 % of RAM). Past it, DuckDB evicts cached
 #: blocks and spills joins and sorts to a temporary directory next to the warehouse, so the
 #: process's peak memory stays bounded as history grows (bench/results.md, docs/scaling.md T2).
-#: The rest of a nightly process (Python, Dagster, GX, pandas frames) takes 0.8-0.9 GB. 1536MB was
-#: tried on 2026-12-05: one nightly run peaked at 2,695 instead of 3,143 MB at 3M, but a 3M
-#: backfill then failed on days 16-22 with DuckDB's OutOfMemoryException in the violations step
-#: (the export mapping), so the default stays 2GB (docs/scaling.md).
+#: The rest of a nightly process (Python, Dagster, GX, pandas frames) takes 0.8-0.9 GB. A lower
+#: default (1536MB) lowers a 3M night's peak, but a 3M backfill then runs out of memory in the
+#: violations step, so the default is 2GB (docs/scaling.md).
 #: The variable is validated with the other settings (pipelines.config.parse_memory_limit: a size
 #: from 64MiB to 16TiB), so that a bad value stops the CLI at start rather than a step.
 ENV_MEMORY_LIMIT = config.ENV_MEMORY_LIMIT
@@ -335,10 +334,9 @@ def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator
 
 
 #: DuckDB's memory limit while the compaction copies the warehouse. The copy streams table by
-#: table; at the connection's limit (2GB) DuckDB's buffer pool filled with the blocks it had copied,
-#: and the weekly compaction night was the peak of a backfill's worker. Copying the 1M-account
-#: warehouse (1.6 GB) alone: 2,056 MB peak in 21.3 s at 2GB, 1,081 MB in 21.7 s at 1GB (603 MB but
-#: 33.9 s at 512MB). docs/scaling.md has the backfill's per-day peaks before and after.
+#: table; at the connection's limit (2GB) DuckDB's buffer pool fills with the blocks it has copied,
+#: which makes the weekly compaction night a backfill worker's peak. 1GB halves the copy's peak at
+#: the same speed; 512MB is slower (figures in docs/scaling.md).
 COMPACTION_MEMORY_LIMIT = "1GB"
 
 

@@ -191,3 +191,36 @@ def test_pandas_ceiling_adds_the_fixed_cost_the_bare_load_and_one_read(bench):
     assert "| 0.75 / 0.50 / – | 0.5× |" in text  # not measured: a dash
     cheaper = result("1m", 10**6, 50.0, ingest__load_lines_s=0.5, ingest__load_uncompressed_s=0.3)
     assert bench.bare_load_s(cheaper) == 0.3  # the cheapest way counts
+
+
+def test_results_md_holds_only_the_latest_run(bench, tmp_path, monkeypatch):
+    """bench/results.md is rewritten from the latest run: an earlier run's text, or sizes measured at
+    another commit, never come back (git keeps the earlier runs)."""
+    cache, out = tmp_path / "cache", tmp_path / "results.md"
+    cache.mkdir()
+    out.write_text("# Benchmark results\n\nOLD RUN\n\n# Earlier run: somewhen\n\n| 3m | 1 |\n")
+    earlier = [
+        result("100k", 10**5, 9.0, measured="t0", commit="abc1234"),  # this commit: the same run set
+        result("3m", 3 * 10**6, 90.0, measured="t0", commit="0ld0ld0"),  # another commit: another run
+    ]
+    (cache / "results.json").write_text(bench.json.dumps(earlier))
+    monkeypatch.setattr(bench, "git_commit", lambda: "abc1234")
+    monkeypatch.setattr(
+        bench,
+        "bench_size",
+        lambda label, accounts, days, cache_root, args: result(label, accounts, 50.0, measured="t1", commit="abc1234"),
+    )
+    common = ["--sizes", "1m", "--no-pandas", "--no-fixed-cost", "--cache", str(cache), "--out", str(out)]
+
+    assert bench.main([*common, "--keep"]) == 0
+    text = out.read_text()
+    assert text.startswith("# Benchmark results\n")
+    assert [line for line in text.splitlines() if line.startswith("# ")] == ["# Benchmark results"]
+    assert "OLD RUN" not in text and "Earlier run" not in text
+    assert "| 100k |" in text and "| 1m |" in text  # the same commit's sizes, in one table
+    assert "| 3m |" not in text and "0ld0ld0" not in text
+
+    assert bench.main(common) == 0  # without --keep: this invocation's sizes only
+    text = out.read_text()
+    assert "| 1m |" in text and "| 100k |" not in text and "| 3m |" not in text
+    assert text.count("# Benchmark results") == 1

@@ -46,13 +46,11 @@ SCAN_VERSION = "tokens-v2:digest-v2"
 #: The 64-bit digest of a value (the verified-value memory, the column fingerprints). DuckDB's
 #: hash() of a string xors and multiplies it 8 bytes at a time, and a multiplication only carries
 #: a difference upwards: two strings that differ only in the top bytes of consecutive 8-byte
-#: blocks often collide. Among 5M e-mail-like strings ('user100686.name802@example.com',
-#: 'user100886.name202@example.com', ...) hash() gave 18,330 collisions, among 10M address JSON
-#: values 14,607, and among the 1.6M distinct landing.events.properties of the 1M benchmark 317,
-#: where a good 64-bit hash gives none. A value sharing the digest of a remembered clean value would
-#: be trusted unread. The same bytes hashed again from byte 5 put those differences in the low
-#: bytes of their blocks, where they reach every bit: with both, none of those sets has a
-#: collision, for about 0.1 s more per 10M values (md5 costs 2.7 s). Not a cryptographic digest.
+#: blocks often collide ('user100686.name802@example.com' and 'user100886.name202@example.com'
+#: share a hash), far more often than a good 64-bit hash would. A value sharing the digest of a
+#: remembered clean value would be trusted unread. The same bytes hashed again from byte 5 put
+#: those differences in the low bytes of their blocks, where they reach every bit; it costs little
+#: next to md5 (docs/scaling.md). Not a cryptographic digest.
 DIGEST_SQL = "hash(v, substr(v, 5))"
 
 
@@ -167,8 +165,8 @@ def tables_with_columns(con: duckdb.DuckDBPyConnection, *columns: str) -> list[t
 def _fingerprint(con: duckdb.DuckDBPyConnection, col: TextColumn) -> str:
     """Cheap fingerprint of a column's multiset of values (row order does not matter).
 
-    One statement per column: measured faster at 1M than one pass per table with FILTERed
-    aggregates (1.3 s against 2.3 s for landing.events)."""
+    One statement per column: faster than one pass per table with FILTERed aggregates
+    (docs/scaling.md)."""
     count, total = con.execute(
         f"SELECT count({col.sql_column}), coalesce(sum(scan_digest({col.sql_column}::VARCHAR))::HUGEINT, 0) "
         f"FROM {col.sql_table} WHERE {col.sql_column} IS NOT NULL"
@@ -222,12 +220,10 @@ def _targets_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
 MIN_REMEMBERED_ROWS = 10_000
 #: DuckDB's memory limit while tonight's digests are joined with the memory. Both sides hold tens of
 #: millions of rows at production scale (64M and 44.7M at 3M accounts). At the connection's limit
-#: (2GB) the join filled DuckDB's buffer pool and took the process to 3,137 MB. Cutting it into
-#: slices by the digests' top bits (9af75f4) kept the peak down, but every slice read both sides
-#: whole, so the cost grew with slices x rows (16 + 8 slice statements, 19 s of the 3M night, 4.3x
-#: the 1M figure for 3x the rows). One join under a smaller budget reads each side once: DuckDB's
-#: hash join partitions and spills when it does not fit. On the 3M memory alone: 5.6 s at 2GB,
-#: 5.8 s at 700MB with the process at 1.2 GB (bench/profile_night.py, docs/scaling.md).
+#: (2GB) the join fills DuckDB's buffer pool and takes the process over 3 GB. Slicing the join by
+#: the digests' top bits also bounds the peak, but every slice reads both sides whole, so its cost
+#: grows with slices x rows. One join under a smaller budget reads each side once: DuckDB's hash
+#: join partitions and spills when it does not fit, at about the same speed (docs/scaling.md).
 JOIN_MEMORY_LIMIT = "1GB"
 
 
