@@ -539,6 +539,33 @@ FORMULA_VALUES = [
 ]
 
 
+TEMPLATE_HOSTILE = "<script>alert(1)</script>{{ 7*7 }}{% if true %}x{% endif %}"
+
+
+def test_markup_and_template_syntax_in_values_reach_the_page_as_text(env):
+    """The page is a Jinja2 template: a value holding markup is autoescaped, and one holding
+    template syntax is text, never evaluated (a system name, evidence details, a rejected reason,
+    a rule id seen in the data but not registered)."""
+    with env.connect() as con:
+        add_violation(con, "marketing_without_consent", 1, D, "m-1", system=TEMPLATE_HOSTILE, details=TEMPLATE_HOSTILE)
+        add_violation(con, TEMPLATE_HOSTILE, 2, D, "m-2")
+        con.execute(
+            "INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)"
+            " VALUES ('part-0000.jsonl', 1, ?, '{}', ?)",
+            [TEMPLATE_HOSTILE, D],
+        )
+        add_file(con, D, "part-0000.jsonl", 1, 0, 0, 1)
+    page = (publish(env).folder / "compliance_report.html").read_text()
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}{% if true %}x{% endif %}"
+    assert "<script" not in page.lower() and "alert(1)</script>" not in page
+    assert f"<td>{escaped}</td>" in page  # system
+    assert f"<td>{escaped}</td></tr>" in page  # evidence details
+    assert f"<td><code>{escaped}</code></td>" in page  # rejected reason
+    assert page.count(escaped) >= 4  # and the unregistered rule id, in its section
+    assert "49x" not in page  # what evaluating it would give
+    assert evaluate_files(publish(env).folder)[0].passed
+
+
 def test_formula_values_pass_the_file_check_that_night_and_the_next(env):
     with env.connect() as con:
         for i, value in enumerate(FORMULA_VALUES):
