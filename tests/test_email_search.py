@@ -173,7 +173,9 @@ TLD = st.sampled_from(["cz", "com", "CO", "museum", "рф", "xn--p1ai", "Org", "
 @st.composite
 def addresses(draw) -> str:
     if draw(st.booleans()):
-        return draw(st.emails())  # hypothesis' RFC 5322 addresses: `*mER{@A.COM`, `0/0@a.baiDu`
+        address = draw(st.emails())  # hypothesis' RFC 5322 addresses: `*mER{@A.COM`, `0/0@a.baiDu`
+        assume(address.rpartition("@")[0].strip("'"))  # not `'@a.ac`: apostrophes alone are no address here
+        return address
     local = draw(st.text(LOCAL_CHARS, min_size=1, max_size=40))
     assume(local.strip("'"))  # apostrophes alone are not an address (the CSV formula guard)
     labels = draw(st.lists(LABEL, min_size=1, max_size=3))
