@@ -292,7 +292,7 @@ def test_page_sections_and_register_colours(seeded):
     ],
 )
 def test_days_left_colour_boundaries(days_left, status, css):
-    assert f'class="num {css}"' in days_cell(days_left, status)
+    assert days_cell(days_left, status)[0] == css
 
 
 def test_register_csv_has_no_negative_numbers(seeded):
@@ -328,8 +328,8 @@ def test_csv_quotes_every_field_and_removes_emails():
 
 
 def test_html_escape_covers_attributes_and_text():
-    assert e('<img src=x onerror="alert(1)">') == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
-    assert e("it's") == "it&#x27;s"
+    assert e('<img src=x onerror="alert(1)">') == "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;"
+    assert e("it's") == "it&#39;s"
     assert e("a@b.cz") == "[e-mail removed]"
 
 
@@ -362,7 +362,7 @@ def test_hostile_values_come_out_inert(env):
     assert "<script>alert" not in page and "<img" not in page and "<b>bold" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in page
+    assert "=HYPERLINK(&#34;http://x&#34;,&#34;y&#34;)" in page
     everything = b"".join((folder / name).read_bytes() for name in REPORT_FILES)
     assert b"example.cz" not in everything
     rows = list(csv.DictReader(io.StringIO((folder / "violations.csv").read_text())))
@@ -442,7 +442,7 @@ def test_nightly_run_publishes_a_checked_report_after_every_upstream_check(env):
     assert all(ev.passed for ev in evaluations.values())
     assert env.query("SELECT status FROM ops.runs WHERE run_date = DATE '2026-11-02'") == [("published",)]
     page = (env.reports / "2026-11-02" / "compliance_report.html").read_text()
-    assert "landing_day_batch_meets_expectations" in page and "message_id is unique in the day&#x27;s batch" in page
+    assert "landing_day_batch_meets_expectations" in page and "message_id is unique in the day&#39;s batch" in page
     assert "example.cz" not in page
 
 
@@ -539,6 +539,33 @@ FORMULA_VALUES = [
 ]
 
 
+TEMPLATE_HOSTILE = "<script>alert(1)</script>{{ 7*7 }}{% if true %}x{% endif %}"
+
+
+def test_markup_and_template_syntax_in_values_reach_the_page_as_text(env):
+    """The page is a Jinja2 template: a value holding markup is autoescaped, and one holding
+    template syntax is text, never evaluated (a system name, evidence details, a rejected reason,
+    a rule id seen in the data but not registered)."""
+    with env.connect() as con:
+        add_violation(con, "marketing_without_consent", 1, D, "m-1", system=TEMPLATE_HOSTILE, details=TEMPLATE_HOSTILE)
+        add_violation(con, TEMPLATE_HOSTILE, 2, D, "m-2")
+        con.execute(
+            "INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)"
+            " VALUES ('part-0000.jsonl', 1, ?, '{}', ?)",
+            [TEMPLATE_HOSTILE, D],
+        )
+        add_file(con, D, "part-0000.jsonl", 1, 0, 0, 1)
+    page = (publish(env).folder / "compliance_report.html").read_text()
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}{% if true %}x{% endif %}"
+    assert "<script" not in page.lower() and "alert(1)</script>" not in page
+    assert f"<td>{escaped}</td>" in page  # system
+    assert f"<td>{escaped}</td></tr>" in page  # evidence details
+    assert f"<td><code>{escaped}</code></td>" in page  # rejected reason
+    assert page.count(escaped) >= 4  # and the unregistered rule id, in its section
+    assert "49x" not in page  # what evaluating it would give
+    assert evaluate_files(publish(env).folder)[0].passed
+
+
 def test_formula_values_pass_the_file_check_that_night_and_the_next(env):
     with env.connect() as con:
         for i, value in enumerate(FORMULA_VALUES):
@@ -589,7 +616,7 @@ def test_file_check_finds_real_addresses_in_every_file_but_not_guards(env):
         path.write_bytes(original)
     for name, planted in [
         ("violations.csv", '"\'@SUM(1+1)","\'@example.cz","\'-x","a@b"\r\n'),
-        ("compliance_report.html", "<p><code>@SUM(1+1)</code> &#x27;@example.cz &quot;@x.cz</p>"),
+        ("compliance_report.html", "<p><code>@SUM(1+1)</code> &#39;@example.cz &#34;@x.cz &#x27;@x.cz &quot;@x.cz</p>"),
     ]:
         path = folder / name
         original = path.read_bytes()

@@ -1,8 +1,9 @@
 """Small static SVG charts, rendered in Python: no library, no script, nothing fetched.
 
 Each chart is one inline ``<svg>`` with a title, axis labels, a y grid and a legend. Every text
-is HTML-escaped and every coordinate is formatted with one decimal, so the same data gives the
-same bytes.
+is HTML-escaped (e-mail-shaped text removed first, as everywhere on the page), every number is
+formatted from an int and every coordinate with one decimal, so the page can take a chart as
+markup (html.py), and the same data gives the same bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from html import escape
+
+from assets.reports.csvsafe import redact
 
 WIDTH, HEIGHT = 520, 290
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 16, 58
@@ -31,7 +34,8 @@ class Series:
 
 
 def _t(value: object) -> str:
-    return escape(str(value), quote=True)
+    """Text or an attribute value in the SVG: a series name can be a rule id taken from the data."""
+    return escape(redact(value), quote=True)
 
 
 def _f(x: float) -> str:

@@ -1,6 +1,6 @@
 """Values from the data, made safe for report files: no e-mail addresses, no spreadsheet formulas.
 
-Every value taken from the data is hostile when rendered. The HTML page escapes it (html.py);
+Every value taken from the data is hostile when rendered. The HTML page autoescapes it (html.py);
 the CSV files neutralise formula injection here: a cell starting with ``=``, ``+``, ``-``, ``@``,
 a tab or a carriage return is prefixed with a single quote, so a spreadsheet shows it as text
 (OWASP "CSV injection"). Every field is quoted and the files are UTF-8.
@@ -16,7 +16,7 @@ Two patterns, one broad and one precise, so that they always agree:
   part (not apostrophes alone), then a domain of dot-separated labels whose last one starts with
   two letters. Everything it finds is inside something masking replaces, so a report written from
   masked values never fails the check, while the escaping the files need (the CSV formula guard
-  `'@SUM(1+1)`, HTML's `&#x27;@`, `&quot;@`, a `>@` beside markup, CSS's `@media`) never looks like
+  `'@SUM(1+1)`, HTML's `&#39;@`, `&#34;@`, a `>@` beside markup, CSS's `@media`) never looks like
   an address to it. The old check (an '@' between two characters other than whitespace and '@')
   read `'@S` as an address: one data value starting with '@' failed the night, and every later
   night with it, as violations.csv is cumulative.
@@ -53,9 +53,9 @@ EMAIL_PLACEHOLDER = "[e-mail removed]"
 #: - a top-level domain starting with two letters (`.cz`, `.COM`, `.рф`, `.xn--p1ai`). What
 #:   follows is not looked at: the address is there whatever text comes after it.
 #: Never part of a local part, so never read as one: whitespace, '@', `"` (CSV quoting), `\` (JSON
-#: escapes), `;` (the end of every HTML character reference: `&#x27;@`, `&quot;@`), `<>` (markup
+#: escapes), `;` (the end of every HTML character reference: `&#39;@`, `&#x27;@`, `&quot;@`), `<>` (markup
 #: beside a value: `<code>@SUM(1+1)</code>`), `(),:[]`.
-#: Not addresses: `'@SUM(1+1)`, `'@x.cz`, `&#x27;@x.cz`, `>@x.cz`, `@import`, `a@b`, `a@b.c`,
+#: Not addresses: `'@SUM(1+1)`, `'@x.cz`, `&#39;@x.cz`, `>@x.cz`, `@import`, `a@b`, `a@b.c`,
 #: `a@1.2.3.4`. Not looked for:
 #: - percent-encoded addresses (`jan%40x.cz`): no report file holds a URL built from data (the
 #:   page's only links are `#rule-<id>` fragments), and masking leaves `%40` as it is, so the
@@ -151,7 +151,7 @@ def report_file_holds_email(name: str, data: bytes) -> bool:
     Each format is read as what it encodes, so that its escaping can neither hide an address nor
     look like one: JSON strings are decoded (`\\u017e@x.cz` is `ž@x.cz`; `\\n@x.cz` is a line
     break and `@x.cz`, no address); the page is searched as it is and with its character
-    references resolved (`o&#x27;brien@x.cz`); a CSV is searched as it is (RFC 4180 quoting only
+    references resolved (`o&#39;brien@x.cz`); a CSV is searched as it is (RFC 4180 quoting only
     doubles `"`, which is never part of a local part, and the formula guard `'` comes right after
     a quote: an apostrophe alone is no local part).
     """
