@@ -30,8 +30,8 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import generator  # noqa: E402
 from assets.landing.ingest import ingest_day  # noqa: E402
-from pipelines import generator  # noqa: E402
 from pipelines.warehouse import connect  # noqa: E402
 
 DAY = date(2026, 11, 3)

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--to", dest="end", required=True, type=_date)
 
     generate = sub.add_parser("generate", help="write a synthetic, contract-valid inbox")
-    from pipelines import generator
+    import generator
 
     generator.add_arguments(generate)
     return parser
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "generate":
-        from pipelines import generator
+        import generator
 
         return generator.main_from_args(args)
     from pipelines.runner import WarehouseBusy

@@ -569,7 +569,7 @@ def _held_emails(events: list[tuple[date, dict]], erased: set[str], day: date) -
 
 @pytest.mark.slow
 def test_a_backfill_over_generated_data_purges_everything_and_matches_the_plan(env):
-    from pipelines.generator import generate
+    from generator import generate
 
     env.retention_days = 1  # inbox days go the next night, so statuses turn on the exports
     start, days = date(2026, 10, 26), 8

@@ -476,7 +476,7 @@ def test_a_column_found_clean_is_read_again_only_when_its_values_change(env, rem
 
 @pytest.mark.slow
 def test_generated_nights_give_the_same_outcome_with_and_without_the_memory(tmp_path, monkeypatch):
-    from pipelines.generator import generate
+    from generator import generate
     from tests.conftest import Env
 
     start, days = date(2026, 10, 26), 5

@@ -1,4 +1,4 @@
-"""Tests of the synthetic inbox generator (pipelines/generator.py).
+"""Tests of the synthetic inbox generator (the generator/ package).
 
 The checks here are independent of the generator's internals: the inbox is
 read back the way CONTRACT.md section 2 describes it (days in order, files in
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from pipelines import generator as gen
+import generator as gen
 
 TZ = ZoneInfo("Europe/Prague")
 CZ = holidays.country_holidays("CZ", years=range(2025, 2029))
@@ -304,7 +304,7 @@ def test_determinism(tmp_path):
 
 
 def test_workers_and_chunking_do_not_change_output(tmp_path, monkeypatch):
-    monkeypatch.setattr(gen, "CHUNK_ACCOUNTS", 40)
+    monkeypatch.setattr("generator.chunk.CHUNK_ACCOUNTS", 40)
     kw = dict(bad_line_rate=0.02, violation_rate=0.02, duplicate_rate=0.02, lines_per_file=150)
     gen.generate(tmp_path / "one", 130, 6, START, 3, workers=1, **kw)
     gen.generate(tmp_path / "two", 130, 6, START, 3, workers=2, **kw)

@@ -629,7 +629,7 @@ def test_uniqueness_check_detects_duplicates(env):
 @pytest.mark.slow
 def test_backfill_over_generated_data_finds_what_the_generator_planted(env):
     """Per day and rule, the new violations are exactly the planted ones (erasure_overdue needs > 1 month)."""
-    from pipelines.generator import generate
+    from generator import generate
 
     start = date(2026, 10, 23)  # spans the autumn DST change (Sun 25 Oct) and a holiday (Wed 28 Oct)
     plan = generate(env.inbox, 200, 6, start, 3, violation_rate=0.05, export_every=2, late_rate=0.03)
