@@ -51,6 +51,7 @@ def recover(database: Path) -> None:
     for leftover in (stale, wal_path(stale)):
         if leftover.exists():
             log.warning("Discarding an interrupted compaction copy: %s", leftover.name)
+            leftover.unlink()
 
 
 def _fsync_path(path: Path) -> None:
