@@ -1,7 +1,7 @@
 """Definition-time column schemas (`dagster/column_schema`), derived from the warehouse DDL.
 
-The DDL is the single source of the tables' columns: the contract schema in pipelines.warehouse and
-the tables a module adds next to it. Trailing `-- comments` become the column descriptions.
+The DDL is the single source of the tables' columns: every persistent table is declared in
+pipelines/warehouse/schema.sql. Trailing `-- comments` become the column descriptions.
 """
 
 import re
@@ -9,12 +9,8 @@ from functools import cache
 
 import dagster as dg
 
-from assets.erasure.state import ERASURE_DDL
-from assets.reports.summary import DAILY_SUMMARY_DDL
-from checks.results import EXPECTATIONS_DDL
 from pipelines.warehouse import SCHEMA_SQL
 
-_DDL = (SCHEMA_SQL, ERASURE_DDL, DAILY_SUMMARY_DDL, EXPECTATIONS_DDL)
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+\.\w+) \((.*?)\n\);?", re.S)
 _COLUMN = re.compile(r"^\s*(\w+)\s+([A-Z]+)([^,\n-]*)(?:,)?\s*(?:--\s*(.*))?$")
 
@@ -22,7 +18,7 @@ _COLUMN = re.compile(r"^\s*(\w+)\s+([A-Z]+)([^,\n-]*)(?:,)?\s*(?:--\s*(.*))?$")
 @cache
 def _tables() -> dict[str, dg.TableSchema]:
     tables = {}
-    for name, body in (m for ddl in _DDL for m in _TABLE.findall(ddl)):
+    for name, body in _TABLE.findall(SCHEMA_SQL):
         columns = []
         for line in body.splitlines():
             m = _COLUMN.match(line)

@@ -62,7 +62,7 @@ def _caller() -> str:
     frame = sys._getframe(2)
     while frame is not None:
         path = frame.f_code.co_filename
-        if any(f"/{p}/" in path for p in ("assets", "checks")) or path.endswith(("/pipelines/warehouse.py",)):
+        if any(f"/{p}/" in path for p in ("assets", "checks")) or "/pipelines/warehouse/" in path:
             return f"{Path(path).parent.name}/{Path(path).stem}.{frame.f_code.co_name}"
         frame = frame.f_back
     return "?"

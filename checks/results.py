@@ -21,29 +21,6 @@ import duckdb
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
-#: One row per expectation of a Great Expectations suite (checks/gx_runner.py), so the report can
-#: list every expectation, pass or fail, with its counts. ops.check_results holds the suite total.
-EXPECTATIONS_DDL = """
-CREATE TABLE IF NOT EXISTS ops.expectation_results (
-    run_date     DATE NOT NULL,
-    check_name   VARCHAR NOT NULL,
-    asset        VARCHAR NOT NULL,
-    position     INTEGER NOT NULL,          -- order within the suite
-    statement    VARCHAR NOT NULL,          -- the expectation in plain language
-    expectation  VARCHAR NOT NULL,          -- GX type, e.g. expect_column_values_to_not_be_null
-    column_name  VARCHAR,
-    success      BOOLEAN NOT NULL,
-    evaluated    BIGINT NOT NULL,           -- rows looked at
-    unexpected   BIGINT NOT NULL,           -- rows that broke it
-    error        VARCHAR
-)
-"""
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(EXPECTATIONS_DDL)
-
-
 def record_check(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -78,7 +55,6 @@ def record_expectations(
     outcomes: Iterable[Any],
 ) -> None:
     """Replace today's per-expectation rows of one suite (objects shaped like gx_runner.Outcome)."""
-    ensure_tables(con)
     con.execute(
         "DELETE FROM ops.expectation_results WHERE run_date = ? AND check_name = ? AND asset = ?",
         [run_date, check_name, asset],

@@ -7,12 +7,11 @@ configuration; 3 the warehouse is locked by another run.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import warnings
 from datetime import date
 
 from pipelines import config
+from pipelines.console import quiet_console
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3
 
@@ -105,15 +104,6 @@ def _run(args) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
-
-
-def quiet_console() -> None:
-    """Warnings and errors only on the console, for the CLI and its worker processes alike."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # libraries that lower their own level stay quiet too
-        handler.setLevel(logging.WARNING)
-    # Dagster's notices about preview/beta APIs are for developers, not for the nightly console.
-    warnings.filterwarnings("ignore", message=r".*is currently in (preview|beta)")
 
 
 def main(argv: list[str] | None = None) -> int:

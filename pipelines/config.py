@@ -63,6 +63,10 @@ class ConfigError(Exception):
     """A configuration problem, reported to the user as one clear line."""
 
 
+class WarehouseBusy(Exception):
+    """Another process holds the warehouse lock (the CLI exits with code 3)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     inbox: Path

@@ -35,7 +35,7 @@ class Warehouse(DuckDBResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._run_lock is not None:
-            self._run_lock.close()
+            self._run_lock.release()
             self._run_lock = None
 
     @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import os
@@ -18,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigError, Settings
+from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigError, Settings, WarehouseBusy
+from pipelines.console import quiet_console
 from pipelines.safe_text import redact
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -30,10 +30,6 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 
 #: Tag of every CLI run: the warehouse it writes (the CLI holds that warehouse's lock while it runs).
 WAREHOUSE_TAG = "compliance/warehouse"
-
-
-class WarehouseBusy(Exception):
-    """Another process holds the warehouse lock."""
 
 
 @dataclass
@@ -109,31 +105,12 @@ def check_warehouse(settings: Settings) -> None:
 
 @contextmanager
 def warehouse_lock(settings: Settings) -> Iterator[None]:
-    """One CLI run at a time per warehouse; a second one fails fast with a clear message. Dagster
-    runs (UI, schedule, sensor) take the same lock for their whole run and wait for it
-    (`pipelines.warehouse.acquire_run_lock`); the CLI's own in-process runs are covered by this one."""
-    from pipelines.warehouse import held_locks, lock_path
+    """One CLI run at a time per warehouse; a second one fails fast with WarehouseBusy
+    (`pipelines.warehouse.lock.cli_lock`). The CLI's own in-process runs are covered by it."""
+    from pipelines.warehouse.lock import cli_lock
 
-    path = lock_path(settings.warehouse)
-    try:
-        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a+")
-    except OSError as exc:
-        raise ConfigError(f"lock file {path} cannot be created: {exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WarehouseBusy(
-                f"another pipeline run holds the lock on {settings.warehouse}; try again when it ends"
-            ) from None
-        held_locks[settings.warehouse.resolve()] = fh
-        try:
-            yield
-        finally:
-            held_locks.pop(settings.warehouse.resolve(), None)
-    finally:
-        fh.close()
+    with cli_lock(settings.warehouse):
+        yield
 
 
 def inbox_days(inbox: Path) -> list[date]:
@@ -358,8 +335,6 @@ def _init_worker(locked_warehouse: str | None) -> None:
         from pipelines.warehouse import held_locks
 
         held_locks[Path(locked_warehouse)] = "held by the CLI process that started this worker"
-    from pipelines.cli import quiet_console
-
     quiet_console()
 
 

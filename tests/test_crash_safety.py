@@ -88,6 +88,7 @@ VOLATILE_COLUMNS = {
     "ops.compactions": {"bytes_before", "bytes_after", "compacted_at"},
     "ops.inbox_scans": {"scanned_at"},
     "ops.retention_log": {"deleted_at"},
+    "ops.schema_migrations": {"applied_at"},
 }
 
 

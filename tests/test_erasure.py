@@ -504,8 +504,10 @@ def test_an_inbox_key_cache_in_the_old_text_format_is_rebuilt_and_still_finds_re
     subject = env.subject_key(account)
     night(env, "2026-11-02")
     assert register(env)[subject][2] == "inbox"
-    # The cache as an earlier version wrote it: keys as 64-character hex text, a scan recorded.
+    # The cache as an earlier version wrote it: keys as 64-character hex text, a scan recorded, and
+    # no record of schema migrations (that version had none: pipelines/warehouse/migrations/).
     with env.connect() as con:
+        con.execute("DROP TABLE ops.schema_migrations")
         con.execute("CREATE TABLE ops.old_keys AS SELECT folder, kind, lower(hex(key)) AS key FROM ops.inbox_keys")
         con.execute("DROP TABLE ops.inbox_keys")
         con.execute("ALTER TABLE ops.old_keys RENAME TO inbox_keys")

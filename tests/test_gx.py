@@ -361,7 +361,7 @@ def core_accounts(rows: int, *, duplicate: bool = False):
     )
     if duplicate:  # one subject twice, wherever the sample falls
         con.execute("INSERT INTO core.accounts SELECT * FROM core.accounts WHERE account_id = 'acc_7'")
-    con.execute("CREATE SCHEMA compliance")  # as the warehouse has it (pipelines/warehouse.py)
+    con.execute("CREATE SCHEMA compliance")  # as the warehouse has it (pipelines/warehouse/schema.sql)
     con.execute("CREATE TABLE compliance.erased_identifiers (subject_key VARCHAR, kind VARCHAR, key VARCHAR)")
     return con
 

@@ -9,7 +9,6 @@ import dagster as dg
 
 from assets.erasure.assets import PURGE_LOG, RAW_RETENTION
 from assets.erasure.retention import apply_retention
-from assets.erasure.state import ensure_tables
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
@@ -31,7 +30,6 @@ def ingest(env, *days: str) -> None:
 
 def retention(env, day: date = D, days: int = 28, caplog=None):
     with env.connect() as con:
-        ensure_tables(con)
         return apply_retention(con, env.inbox, day, days, logging.getLogger("retention-test"))
 
 

@@ -9,7 +9,6 @@ from assets.erasure.compaction import compact_if_due
 from assets.erasure.locations import parse, shown_location
 from assets.erasure.purge import purge
 from assets.erasure.retention import apply_retention
-from assets.erasure.state import ensure_tables
 from assets.erasure.verifier import STATUSES, build_register
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.schemas import column_schema
@@ -81,7 +80,6 @@ def raw_retention(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
     """Delete ingested inbox day folders and export files older than the retention period."""
     day = day_of(context)
     with warehouse.get_connection() as con:
-        ensure_tables(con)
         result = apply_retention(con, settings.inbox_path, day, settings.retention_days, context.log)
         total = row_count(con, "ops.retention_log")
     context.log.info(

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from assets.erasure.state import ensure_tables
 from pipelines.resources import Warehouse
 
 
@@ -32,7 +31,6 @@ class CompactionResult:
 def compact_if_due(warehouse: Warehouse, day: date, delay_days: int = 0) -> CompactionResult:
     """Compact when the oldest purge request is `delay_days` old; no connection is open during the copy."""
     with warehouse.get_connection() as con:
-        ensure_tables(con)
         requests, oldest = con.execute("SELECT count(*), min(run_date) FROM ops.compaction_due").fetchall()[0]
     if not requests or oldest > day - timedelta(days=delay_days):
         return CompactionResult(False, requests, oldest)

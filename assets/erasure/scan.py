@@ -227,14 +227,6 @@ MIN_REMEMBERED_ROWS = 10_000
 JOIN_MEMORY_LIMIT = "1GB"
 
 
-_STATE_TABLES = """
-CREATE TABLE IF NOT EXISTS ops.scan_values (digest UBIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS ops.scan_targets (kind VARCHAR NOT NULL, key VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS ops.scan_state (version VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS ops.scan_target_lengths (key VARCHAR NOT NULL, length INTEGER NOT NULL);
-"""
-
-
 def _state_version(con: duckdb.DuckDBPyConnection) -> str:
     """Tokeniser version, DuckDB version (its hash function) and a probe of the HMAC key."""
     probe = con.execute("SELECT hmac_subject('erasure-scan-state')").fetchall()[0][0][:16]
@@ -252,7 +244,6 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
     the rows that carried them in: account ids by subject_key, e-mails by email_key. Plain values
     only ever live in this TEMP table. Returns the number of new target keys still without one.
     """
-    con.execute(_STATE_TABLES)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _new_targets AS {_new_targets_sql()}")
     con.execute(
         """
@@ -482,7 +473,6 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     )
     if not con.execute("SELECT count(*) FROM _targets").fetchall()[0][0]:
         return 0
-    con.execute(_STATE_TABLES)
     version = _state_version(con)
     if con.execute("SELECT list(version) FROM ops.scan_state").fetchall()[0][0] != [version]:
         con.execute("DELETE FROM ops.scan_values")

@@ -25,70 +25,10 @@ import duckdb
 
 from pipelines.clock import end_of_day
 
-#: Tables this package adds to the contract schema (keys, counts and dates only).
-ERASURE_DDL = """
-CREATE TABLE IF NOT EXISTS compliance.purge_log (
-    run_date      DATE NOT NULL,
-    table_name    VARCHAR NOT NULL,
-    rows_purged   BIGINT NOT NULL,
-    purged_at     TIMESTAMPTZ NOT NULL
-);
--- Keys found in each retained inbox event folder, cached by the folder's file manifest.
-CREATE TABLE IF NOT EXISTS ops.inbox_scans (
-    folder        VARCHAR NOT NULL,
-    manifest      VARCHAR NOT NULL,
-    scanned_at    TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ops.inbox_keys (
-    folder        VARCHAR NOT NULL,
-    kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
-    key           BLOB NOT NULL               -- the 32 bytes of the subject_key or email_key of a token found there
-);
--- Text columns the residual scan found clean, by a fingerprint of their values and of the targets.
-CREATE TABLE IF NOT EXISTS ops.scan_cache (
-    table_name    VARCHAR NOT NULL,
-    column_name   VARCHAR NOT NULL,
-    fingerprint   VARCHAR NOT NULL,
-    targets       VARCHAR NOT NULL,
-    scanned_at    TIMESTAMPTZ NOT NULL
-);
--- A purge freed strings inside the file: compaction is due until a compaction succeeds.
-CREATE TABLE IF NOT EXISTS ops.compaction_due (
-    run_date      DATE NOT NULL,
-    requested_at  TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ops.compactions (
-    run_date      DATE NOT NULL,
-    bytes_before  BIGINT NOT NULL,
-    bytes_after   BIGINT NOT NULL,
-    compacted_at  TIMESTAMPTZ NOT NULL
-);
-"""
-
 #: Tables that hold keys only and are exempt from the residual scan (CONTRACT 5).
 EXEMPT_TABLES: frozenset[tuple[str, str]] = frozenset(
     {("compliance", "erasure_register"), ("compliance", "erased_identifiers")}
 )
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    _migrate_inbox_keys(con)
-    con.execute(ERASURE_DDL)
-
-
-def _migrate_inbox_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """ops.inbox_keys once kept its keys as 64-character hex text, which the residual scan read
-    (and grouped, twice a night: millions of keys at 1M accounts) though a key is never an
-    identifier. It is a cache of the retained inbox folders: drop it, and the next scan of the
-    inbox rebuilds it with the keys' bytes."""
-    old = con.execute(
-        """SELECT count(*) FROM information_schema.columns
-           WHERE table_catalog = current_database() AND table_schema = 'ops' AND table_name = 'inbox_keys'
-             AND column_name = 'key' AND data_type = 'VARCHAR'"""
-    ).fetchall()[0][0]
-    if old:
-        con.execute("DROP TABLE ops.inbox_keys")
-        con.execute("DELETE FROM ops.inbox_scans")
 
 
 def due_date(deleted_on: date) -> date:
@@ -219,7 +159,6 @@ def load_targets(con: duckdb.DuckDBPyConnection, day: date) -> int:
 
 def load_state(con: duckdb.DuckDBPyConnection, day: date, *, record: bool = False) -> int:
     """_erased and the tables of `load_targets` for `day` (recording new identifier keys first when asked)."""
-    ensure_tables(con)
     erased = load_erased(con, day)
     if record and erased:
         record_identifiers(con, day)

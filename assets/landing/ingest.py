@@ -395,14 +395,8 @@ def recorded_stats(con: duckdb.DuckDBPyConnection, day: date, status: str) -> Da
     return DayIngest(day, status, [FileStats(*r) for r in rows])
 
 
-def _ensure_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """landing.files.problem: why an unreadable file could not be read (NULL for readable files)."""
-    con.execute("ALTER TABLE landing.files ADD COLUMN IF NOT EXISTS problem VARCHAR")
-
-
 def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIngest:
     """Ingest arrival day `day`. Re-ingesting unchanged files changes nothing."""
-    _ensure_columns(con)
     candidates = list_day_files(inbox, day)
     manifest = manifest_of(candidates)
     previous = _previous_manifest(con, day)

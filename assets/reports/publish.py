@@ -26,7 +26,6 @@ from assets.reports.summary import (
     code_version,
     compute_summary,
     day_status,
-    ensure_report_tables,
     failed_error_checks,
     gather,
     rule_ids,
@@ -135,7 +134,6 @@ def publish_report(
 ) -> Published:
     """Compute the day's figures, record them, and publish the day's report folder."""
     generated_at = generated_at or datetime.now(PRAGUE).replace(microsecond=0)
-    ensure_report_tables(con)
     summary = compute_summary(con, day, rule_ids())
     status = day_status(summary, failed_error_checks(con, day))
     summary_out = {**summary, "status": status}

@@ -34,7 +34,6 @@ from typing import Any
 import duckdb
 
 from assets.landing.contract import CONSENT_EVENTS
-from checks.results import ensure_tables
 from pipelines.clock import end_of_day, start_of_day
 
 REPORT_ASSET = "reports/compliance_report"
@@ -42,17 +41,6 @@ REPORT_ASSET = "reports/compliance_report"
 ALL_CLEAR = "all_clear"
 VIOLATIONS_FOUND = "violations_found"
 DATA_QUALITY_FAILED = "data_quality_failed"
-
-DAILY_SUMMARY_DDL = """
-CREATE TABLE IF NOT EXISTS reports.daily_summary (
-    run_date        DATE NOT NULL,
-    status          VARCHAR NOT NULL,
-    summary         JSON NOT NULL,            -- the day's summary.json
-    code_version    VARCHAR NOT NULL,
-    dagster_run_id  VARCHAR,
-    generated_at    TIMESTAMPTZ NOT NULL
-)
-"""
 
 _CONSENT_EVENTS_SQL = ", ".join(f"'{e}'" for e in CONSENT_EVENTS)
 
@@ -76,11 +64,6 @@ def rule_ids() -> list[str]:
     return [r.id for r in rules()]
 
 
-def ensure_report_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DAILY_SUMMARY_DDL)
-    ensure_tables(con)
-
-
 _NAMED = re.compile(r"\$([a-z_]+)")
 
 
@@ -96,7 +79,6 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, day: date) -> tuple:
 
 def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[str] | None = None) -> dict[str, Any]:
     """The contract's summary.json for day D (every rule id of the registry present, 0 when none)."""
-    ensure_report_tables(con)
     registry = rule_ids() if registry is None else registry
     (active,) = _one(con, "SELECT count(DISTINCT subject_key) FROM core.accounts WHERE created_at <= $day_end", day)
     members, joined, left = _one(
@@ -176,7 +158,6 @@ def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[st
 
 def failed_error_checks(con: duckdb.DuckDBPyConnection, day: date) -> list[tuple[str, str]]:
     """(asset, check) of the day's failed ERROR checks that run before the report."""
-    ensure_report_tables(con)
     return con.execute(
         f"""SELECT asset, check_name FROM ops.check_results
             WHERE run_date = ? AND severity = 'ERROR' AND NOT passed AND asset <> '{REPORT_ASSET}'

@@ -1,0 +1,63 @@
+"""The DuckDB warehouse: its schema (schema.sql) and migrations, connections, the run lock and
+the crash-safe byte-level compaction.
+
+* `schema.sql`: every persistent table; `migrations/`: numbered upgrades of older warehouses.
+  Both are applied when the warehouse is opened for writing (`connection.open_connection`).
+* `connection`: opening the warehouse, and its DuckDB memory limit.
+* `lock`: one pipeline run writes the warehouse at a time.
+* `compaction`: copy the warehouse into a fresh file so deleted values leave no bytes behind.
+
+The names below are the package's interface; `open_connection` and `compaction_hook` are looked
+up here at call time, so a wrapper or hook installed on the package (tests, bench) takes effect.
+"""
+
+from collections.abc import Callable
+
+import duckdb  # noqa: F401 (tests patch `pipelines.warehouse.duckdb.connect`)
+
+from pipelines.warehouse.compaction import COMPACTION_MEMORY_LIMIT, compact, compaction_path, recover, wal_path
+from pipelines.warehouse.connection import (
+    DEFAULT_MEMORY_LIMIT,
+    ENV_MEMORY_LIMIT,
+    SCHEMA_SQL,
+    TIMEZONE,
+    apply_connection_settings,
+    connect,
+    memory_limit_at_most,
+    open_connection,
+)
+from pipelines.warehouse.lock import (
+    RUN_LOCK_TIMEOUT_SECONDS,
+    WarehouseBusy,
+    acquire_run_lock,
+    cli_lock,
+    held_locks,
+    lock_path,
+)
+
+#: Test hook: called with the name of each compaction stage as it is reached ("checkpointed",
+#: "copying", "copied", "synced", "replaced"). Tests kill the process there; production leaves it None.
+compaction_hook: Callable[[str], None] | None = None
+
+__all__ = [
+    "COMPACTION_MEMORY_LIMIT",
+    "DEFAULT_MEMORY_LIMIT",
+    "ENV_MEMORY_LIMIT",
+    "RUN_LOCK_TIMEOUT_SECONDS",
+    "SCHEMA_SQL",
+    "TIMEZONE",
+    "WarehouseBusy",
+    "acquire_run_lock",
+    "apply_connection_settings",
+    "cli_lock",
+    "compact",
+    "compaction_hook",
+    "compaction_path",
+    "connect",
+    "held_locks",
+    "lock_path",
+    "memory_limit_at_most",
+    "open_connection",
+    "recover",
+    "wal_path",
+]
