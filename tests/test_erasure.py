@@ -17,6 +17,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.compliance.violations import evaluate_rules
+from assets.core.accounts import build_accounts
+from assets.core.consent import build_consent_history
+from assets.core.membership import build_club_membership
 from assets.erasure.assets import (
     CORE_ACCOUNTS,
     ERASURE_REGISTER,
@@ -76,8 +80,9 @@ def deleted(account_id: str, ts: str) -> dict:
     return event("Account Deleted", account_id, ts)
 
 
-def night(env, day: str | date) -> None:
-    """One night of the erasure flow without Dagster: ingest, purge, retention, register."""
+def night(env, day: str | date, *, rules: bool = False) -> None:
+    """One night of the erasure flow without Dagster: ingest, purge, retention, register (and,
+    with `rules`, the core tables and the rules)."""
     day = date.fromisoformat(str(day))
     with env.connect() as con:
         ingest_day(con, env.inbox, day)
@@ -85,6 +90,11 @@ def night(env, day: str | date) -> None:
         purge(con, day)
         apply_retention(con, env.inbox, day, env.retention_days)
         build_register(con, day, env.inbox)
+        if rules:
+            build_accounts(con, day)
+            build_consent_history(con, day)
+            build_club_membership(con, day)
+            evaluate_rules(con, day)
 
 
 def register(env) -> dict[str, tuple]:

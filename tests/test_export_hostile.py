@@ -24,18 +24,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from assets.compliance.violations import evaluate_rules
-from assets.core.accounts import build_accounts
-from assets.core.consent import build_consent_history
-from assets.core.membership import build_club_membership
-from assets.erasure.purge import purge
-from assets.erasure.retention import apply_retention
-from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
-from assets.landing.ingest import ingest_day
 from pipelines.keys import email_key, subject_key
 from pipelines.warehouse import connect
 from tests.conftest import TEST_KEY, event
+from tests.test_erasure import night
 
 DAY = "2026-11-02"
 HOSTILE_NAMES = [
@@ -67,22 +60,6 @@ def created(account_id: str, ts: str, email: str) -> dict:
 
 def deleted(account_id: str, ts: str) -> dict:
     return event("Account Deleted", account_id, ts)
-
-
-def night(env, day: str, *, rules: bool = False) -> None:
-    """One night without Dagster: ingest, purge, retention, register (then core and rules)."""
-    d = date.fromisoformat(day)
-    with env.connect() as con:
-        ingest_day(con, env.inbox, d)
-        ingest_exports(con, env.inbox, d)
-        purge(con, d)
-        apply_retention(con, env.inbox, d, env.retention_days)
-        build_register(con, d, env.inbox)
-        if rules:
-            build_accounts(con, d)
-            build_consent_history(con, d)
-            build_club_membership(con, d)
-            evaluate_rules(con, d)
 
 
 def rfc4180(rows: list[list[str]], *, newline: str = "\r\n", quote_all: bool = False) -> str:
