@@ -255,7 +255,7 @@ def add_unreadable_exports(con: duckdb.DuckDBPyConnection, day: date) -> None:
         f"""
         INSERT INTO _residuals
         SELECT DISTINCT e.subject_key, {encode_system_sql("u.system")}
-        FROM _erased e CROSS JOIN ({UNREADABLE_LATEST_SQL.replace("?", "$day")}) u
+        FROM _erased e CROSS JOIN ({UNREADABLE_LATEST_SQL}) u
         WHERE e.subject_key NOT IN (SELECT subject_key FROM compliance.erasure_register
                                     WHERE verified_on <= $day)
         EXCEPT SELECT subject_key, location FROM _residuals

@@ -4,18 +4,10 @@ import dagster as dg
 
 from assets.common import POOL, day_of
 from assets.landing.assets import EXPORT_KEYS
-from assets.landing.exports import shown
+from assets.landing.exports import LATEST_EXPORTS_SQL, shown
 from checks.results import WARN, check_result
 from pipelines.partitions import nightly_partitions
 from pipelines.resources import Warehouse
-
-#: Each system's latest export dated at or before $day (the one the day uses), readable or not.
-LATEST_EXPORTS_SQL = """
-SELECT system, export_date, readable, problem FROM landing.export_files
-WHERE export_date <= $day
-QUALIFY row_number() OVER (PARTITION BY system ORDER BY export_date DESC) = 1
-ORDER BY system
-"""
 
 
 @dg.asset_check(
@@ -30,12 +22,12 @@ def exports_are_readable(context: dg.AssetCheckExecutionContext, warehouse: Ware
 
     An unreadable export (not UTF-8, no account_id / email header, malformed CSV, a symlink) leaves
     that system's state unknown: the erasure register then names the system for every erased
-    subject instead of calling them verified (assets/erasure/verifier.py). WARN, like unreadable
+    subject not yet verified instead of calling them verified (assets/erasure/verifier.py). WARN, like unreadable
     event files: the report is still right (it names the file and its problem), but incomplete.
     """
     day = day_of(context)
     with warehouse.get_connection() as con:
-        latest = con.execute(LATEST_EXPORTS_SQL, {"day": day}).fetchall()
+        latest = con.execute(f"{LATEST_EXPORTS_SQL} ORDER BY system", {"day": day}).fetchall()
         unreadable = [(system, when, problem) for system, when, readable, problem in latest if not readable]
         return check_result(
             context,
@@ -50,7 +42,7 @@ def exports_are_readable(context: dg.AssetCheckExecutionContext, warehouse: Ware
             metadata={
                 "systems": len(latest),
                 "unreadable": len(unreadable),
-                # a system's name may carry anything: only plain identifiers are shown
+                # a system's name may carry anything: shown as itself only if machine-made, else its keyed label
                 **{
                     f"unreadable/{shown(system)}/{export_date}": problem or ""
                     for system, export_date, problem in unreadable[:50]

@@ -8,7 +8,7 @@ its name: spaces, quotes, commas, non-ASCII letters, a leading ``=``, ``*`` or `
 length (a name that is not UTF-8 keeps its bytes as ``\\xNN``). The name is data: every SQL
 statement takes it as a parameter, DuckDB reads the file through its descriptor (never a path
 it could glob or split into hive partitions), and logs and Dagster metadata show it through
-`shown` (``[redacted]`` unless it is a plain identifier), since a folder name may carry anything.
+`shown` (its keyed label unless it is machine-made), since a folder name may carry anything.
 
 **Reading.** A file is RFC 4180 CSV: a quoted field may hold commas, doubled quotes and line breaks
 (LF, CRLF or CR); a UTF-8 BOM is tolerated. The header (the first record) is read with Python's
@@ -310,19 +310,14 @@ def _unreadable(con, system: str, export_date: date, path: Path, problem: str) -
     return ExportIngest(system, export_date, path.name, 0, 0, "unreadable", problem)
 
 
-def unreadable_latest_exports(con: duckdb.DuckDBPyConnection, day: date) -> list[tuple[str, date, str | None]]:
-    """(system, export_date, problem) of each system whose latest export dated at or before `day`
-    could not be read: that system's state on `day` is unknown."""
-    return con.execute(UNREADABLE_LATEST_SQL, [day]).fetchall()
-
-
-#: Systems whose latest export dated at or before ? is unreadable (landing.export_files).
-UNREADABLE_LATEST_SQL = """
-SELECT system, export_date, problem FROM landing.export_files
-WHERE export_date <= ?
-QUALIFY row_number() OVER (PARTITION BY system ORDER BY export_date DESC) = 1 AND NOT readable
-ORDER BY system
+#: Each system's latest export dated at or before $day (the one the day uses), readable or not.
+LATEST_EXPORTS_SQL = """
+SELECT system, export_date, readable, problem FROM landing.export_files
+WHERE export_date <= $day
+QUALIFY row_number() OVER (PARTITION BY system ORDER BY export_date DESC) = 1
 """
+#: The systems whose latest export dated at or before $day could not be read: state unknown on $day.
+UNREADABLE_LATEST_SQL = f"SELECT system, export_date, problem FROM ({LATEST_EXPORTS_SQL}) WHERE NOT readable"
 
 
 def ingest_exports(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> list[ExportIngest]:
