@@ -17,11 +17,9 @@ CLI's exit code, when the report is wrong:
 """
 
 import csv
-import hashlib
 import json
 import re
 from datetime import date
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +29,11 @@ import pandas as pd
 
 from assets.common import POOL, day_of
 from assets.landing.contract import CONSENT_EVENTS
-from assets.reports.csvsafe import report_file_holds_email
-from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES, SUMMARY_FILE, VIOLATIONS_FILE
+from assets.reports.publish import HTML_FILE, SUMMARY_FILE, VIOLATIONS_FILE
 from assets.reports.summary import DATA_QUALITY_FAILED, REPORT_ASSET, rule_ids
 from checks.gx_runner import Expect, SuiteOutcome, assertion, merge, validate_frame
 from checks.gx_suites import suite_result
+from checks.report_files import evaluate_files
 from checks.results import ERROR, check_result
 from pipelines.clock import end_of_day, start_of_day
 from pipelines.partitions import nightly_partitions
@@ -317,100 +315,6 @@ def evaluate_rule_ids(con: duckdb.DuckDBPyConnection, folder: Path, day: date) -
     )
     wrong = sorted(set(registry) ^ set(violations))
     return outcome, wrong + missing_sections
-
-
-#: A URL with a scheme (https:, data:, javascript:) or network-path (//host; browsers read \\ as /).
-EXTERNAL_URL = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})", re.IGNORECASE)
-#: CSS that would make the page fetch something: url() with such a URL, or @import.
-EXTERNAL_CSS = re.compile(r"""url\(\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})|@import""", re.IGNORECASE)
-#: Attributes whose value is a URL the browser fetches or follows.
-URL_ATTRIBUTES = frozenset(
-    {"src", "href", "action", "formaction", "data", "poster", "background", "cite", "longdesc", "manifest"}
-    | {"ping", "xlink:href", "codebase", "archive", "icon", "lowsrc", "dynsrc"}
-)
-SRCSET_ATTRIBUTES = frozenset({"srcset", "imagesrcset"})
-
-
-class _PageReferences(HTMLParser):
-    """The page's external references, read as a browser reads it: URL attributes, srcset
-    candidates, style attributes and <style> elements. Text is data, and not looked at: a value
-    such as `@import` or `src=http://x` (a message id, a rejected line's reason) is shown
-    HTML-escaped, loads nothing, and must not fail every night it stays in the report."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.external: list[str] = []
-        self._style_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            value = value or ""
-            if name in URL_ATTRIBUTES and EXTERNAL_URL.match(value):
-                self.external.append(f"<{tag} {name}>")
-            elif name in SRCSET_ATTRIBUTES and any(
-                EXTERNAL_URL.match(candidate) for candidate in value.split(",") if candidate.strip()
-            ):
-                self.external.append(f"<{tag} {name}>")
-            elif name == "style" and EXTERNAL_CSS.search(value):
-                self.external.append(f"<{tag} style>")
-        if tag == "style":
-            self._style_depth += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "style" and self._style_depth:
-            self._style_depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._style_depth and EXTERNAL_CSS.search(data):
-            self.external.append("<style>")
-
-
-def external_references(page: str) -> list[str]:
-    """Where the page would fetch something from outside itself (empty: nowhere)."""
-    parser = _PageReferences()
-    parser.feed(page)
-    parser.close()
-    return parser.external
-
-
-def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
-    contents = {name: (folder / name).read_bytes() for name in REPORT_FILES if (folder / name).is_file()}
-    listed = {}
-    try:
-        for line in (folder / MANIFEST_FILE).read_text(encoding="utf-8").splitlines():
-            digest, _, name = line.partition("  ")
-            listed[name] = digest
-    except OSError:
-        pass
-    tampered = sorted(n for n in REPORT_FILES if n not in contents or listed.get(n) != _sha256(contents[n]))
-    # Real addresses only, in the form each file's format gives them (csvsafe: the formula guard
-    # of `@SUM(1+1)`, `'@SUM(1+1)`, is not an address; a false alarm here would fail every night).
-    with_email = sorted(n for n, data in contents.items() if report_file_holds_email(n, data))
-    page = contents.get(HTML_FILE, b"").decode("utf-8", "replace")
-    outcome = SuiteOutcome(
-        "report_files",
-        [
-            assertion(
-                "all four report files exist",
-                len(contents) == len(REPORT_FILES),
-                len(REPORT_FILES),
-                len(REPORT_FILES) - len(contents),
-            ),
-            assertion("MANIFEST.sha256 matches every file", not tampered, len(REPORT_FILES), len(tampered)),
-            assertion("no report file holds an e-mail address", not with_email, len(contents), len(with_email)),
-            assertion("the page holds no script", "<script" not in page.lower()),
-            assertion("the page references nothing outside itself", not external_references(page)),
-            assertion(
-                "the page forbids every request (Content-Security-Policy default-src 'none')",
-                "default-src 'none'" in page,
-            ),
-        ],
-    )
-    return outcome, tampered + with_email
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from assets.reports.csvsafe import csv_bytes, neutralise, redact
 from assets.reports.html import days_cell, e
 from assets.reports.publish import MANIFEST_FILE, REPORT_FILES, publish_report
 from assets.reports.summary import rule_ids
-from checks.report_checks import evaluate_files, evaluate_reconciliation, evaluate_rule_ids, evaluate_summary
+from checks.report_checks import evaluate_reconciliation, evaluate_rule_ids, evaluate_summary
+from checks.report_files import evaluate_files
 from pipelines.clock import PRAGUE, end_of_day, start_of_day
 from tests.conftest import event
 

@@ -1,0 +1,104 @@
+"""The report's files are safe and intact: the manifest matches, no file holds an e-mail address,
+and the page loads nothing from outside itself and runs no script (`report_files_are_safe_and_intact`)."""
+
+import hashlib
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from assets.reports.csvsafe import report_file_holds_email
+from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES
+from checks.gx_runner import SuiteOutcome, assertion
+
+#: A URL with a scheme (https:, data:, javascript:) or network-path (//host; browsers read \\ as /).
+EXTERNAL_URL = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})", re.IGNORECASE)
+#: CSS that would make the page fetch something: url() with such a URL, or @import.
+EXTERNAL_CSS = re.compile(r"""url\(\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})|@import""", re.IGNORECASE)
+#: Attributes whose value is a URL the browser fetches or follows.
+URL_ATTRIBUTES = frozenset(
+    {"src", "href", "action", "formaction", "data", "poster", "background", "cite", "longdesc", "manifest"}
+    | {"ping", "xlink:href", "codebase", "archive", "icon", "lowsrc", "dynsrc"}
+)
+SRCSET_ATTRIBUTES = frozenset({"srcset", "imagesrcset"})
+
+
+class _PageReferences(HTMLParser):
+    """The page's external references, read as a browser reads it: URL attributes, srcset
+    candidates, style attributes and <style> elements. Text is data, and not looked at: a value
+    such as `@import` or `src=http://x` (a message id, a rejected line's reason) is shown
+    HTML-escaped, loads nothing, and must not fail every night it stays in the report."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.external: list[str] = []
+        self._style_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            value = value or ""
+            if name in URL_ATTRIBUTES and EXTERNAL_URL.match(value):
+                self.external.append(f"<{tag} {name}>")
+            elif name in SRCSET_ATTRIBUTES and any(
+                EXTERNAL_URL.match(candidate) for candidate in value.split(",") if candidate.strip()
+            ):
+                self.external.append(f"<{tag} {name}>")
+            elif name == "style" and EXTERNAL_CSS.search(value):
+                self.external.append(f"<{tag} style>")
+        if tag == "style":
+            self._style_depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self._style_depth:
+            self._style_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._style_depth and EXTERNAL_CSS.search(data):
+            self.external.append("<style>")
+
+
+def external_references(page: str) -> list[str]:
+    """Where the page would fetch something from outside itself (empty: nowhere)."""
+    parser = _PageReferences()
+    parser.feed(page)
+    parser.close()
+    return parser.external
+
+
+def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
+    contents = {name: (folder / name).read_bytes() for name in REPORT_FILES if (folder / name).is_file()}
+    listed = {}
+    try:
+        for line in (folder / MANIFEST_FILE).read_text(encoding="utf-8").splitlines():
+            digest, _, name = line.partition("  ")
+            listed[name] = digest
+    except OSError:
+        pass
+    tampered = sorted(n for n in REPORT_FILES if n not in contents or listed.get(n) != _sha256(contents[n]))
+    # Real addresses only, in the form each file's format gives them (csvsafe: the formula guard
+    # of `@SUM(1+1)`, `'@SUM(1+1)`, is not an address; a false alarm here would fail every night).
+    with_email = sorted(n for n, data in contents.items() if report_file_holds_email(n, data))
+    page = contents.get(HTML_FILE, b"").decode("utf-8", "replace")
+    outcome = SuiteOutcome(
+        "report_files",
+        [
+            assertion(
+                "all four report files exist",
+                len(contents) == len(REPORT_FILES),
+                len(REPORT_FILES),
+                len(REPORT_FILES) - len(contents),
+            ),
+            assertion("MANIFEST.sha256 matches every file", not tampered, len(REPORT_FILES), len(tampered)),
+            assertion("no report file holds an e-mail address", not with_email, len(contents), len(with_email)),
+            assertion("the page holds no script", "<script" not in page.lower()),
+            assertion("the page references nothing outside itself", not external_references(page)),
+            assertion(
+                "the page forbids every request (Content-Security-Policy default-src 'none')",
+                "default-src 'none'" in page,
+            ),
+        ],
+    )
+    return outcome, tampered + with_email
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
