@@ -36,10 +36,12 @@ demo: install
 
 test: install test-deps
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 ui: install
 	$(VENV)/bin/dagster dev -w workspace.yaml

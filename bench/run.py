@@ -249,7 +249,7 @@ def read_text_columns(warehouse: Path) -> dict[str, float]:
     verifies reads each of them at least once; here DuckDB alone reads them (best of 2 passes)."""
     code = f"""
 import json, time, duckdb
-from assets.erasure.scan import text_columns
+from assets.purge.scan import text_columns
 con = duckdb.connect({str(warehouse)!r}, read_only=True)
 cols = text_columns(con)
 best = None
@@ -648,8 +648,8 @@ def render(results: list[dict], machine: str, notes: str = "", fixed: dict | Non
         "| **sum of steps** | " + " | ".join(f"**{sum(r['nightly']['steps'].values()):.1f}**" for r in results) + " |"
     )
     lines.append(
-        "| ops/warehouse_compaction on the compaction night | "
-        + " | ".join(f"{r['compaction_night']['steps'].get('ops__warehouse_compaction', 0):.2f}" for r in results)
+        "| compaction/warehouse_compaction on the compaction night | "
+        + " | ".join(f"{r['compaction_night']['steps'].get('compaction__warehouse_compaction', 0):.2f}" for r in results)
         + " |"
     )
 

@@ -10,10 +10,7 @@ from pipelines.schedules import nightly_schedule
 from pipelines.sensors import SENSORS
 
 ALL_ASSETS = dg.load_assets_from_package_module(assets)
-ALL_CHECKS = [
-    *dg.load_asset_checks_from_package_module(assets),
-    *dg.load_asset_checks_from_package_module(checks),
-]
+ALL_CHECKS = dg.load_asset_checks_from_package_module(checks)
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

@@ -7,6 +7,7 @@ The expectations are read from `pipelines.definitions.defs`, so assets added lat
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -14,7 +15,9 @@ import pytest
 from pipelines.warehouse import SCHEMA_SQL
 from tests.conftest import event
 
-GROUPS = {"landing", "core", "compliance", "reports", "ops"}
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+#: The areas are the folders of assets/ (each a Python package).
+GROUPS = {p.parent.name for p in ASSETS.glob("*/__init__.py")}
 WAREHOUSE_TABLES = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+\.\w+)", SCHEMA_SQL))
 
 
@@ -25,8 +28,8 @@ def _graph():
 
 
 def _table_assets() -> list[dg.AssetKey]:
-    """Assets named like a warehouse table (`core/accounts` is `core.accounts`) are that table."""
-    return sorted(k for k in _graph().get_all_asset_keys() if ".".join(k.path) in WAREHOUSE_TABLES)
+    """Every asset writes one warehouse table, which it names in `dagster/table_name`."""
+    return sorted(_graph().get_all_asset_keys())
 
 
 def test_every_asset_has_group_owners_kind_and_description():
@@ -48,9 +51,37 @@ def test_every_asset_has_group_owners_kind_and_description():
 
 def test_every_group_and_the_main_tables_are_there():
     graph = _graph()
-    assert {graph.get(k).group_name for k in graph.get_all_asset_keys()} >= {"landing", "core", "compliance"}
-    names = {".".join(k.path) for k in _table_assets()}
+    assert {graph.get(k).group_name for k in graph.get_all_asset_keys()} == GROUPS
+    names = {str(graph.get(k).metadata.get("dagster/table_name")) for k in _table_assets()}
     assert {"landing.events", "landing.rejected", "core.accounts", "compliance.violations"} <= names
+    assert names <= WAREHOUSE_TABLES
+
+
+def test_folder_group_and_key_prefix_are_one_name():
+    """The tree shows the flow: an asset defined in assets/<area>/ is in group <area>, key <area>/..."""
+    from pipelines.definitions import defs
+
+    problems = []
+    for asset in defs.assets:
+        area = asset.op.compute_fn.decorated_fn.__module__.split(".")[1]
+        for key in asset.keys:
+            group = asset.specs_by_key[key].group_name
+            if not (key.path[0] == group == area):
+                problems.append(f"{key.to_user_string()}: group {group}, defined in assets/{area}/")
+    assert defs.assets and not problems, problems
+
+
+def test_every_check_lives_in_the_module_of_its_assets_area():
+    """checks/<area>.py holds every check on the assets of that area, and nothing else."""
+    from pipelines.definitions import defs
+
+    problems = []
+    for checks_def in defs.asset_checks:
+        module = checks_def.op.compute_fn.decorated_fn.__module__
+        for spec in checks_def.check_specs:
+            if module != f"checks.{spec.asset_key.path[0]}":
+                problems.append(f"{spec.name} on {spec.asset_key.to_user_string()} is in {module}")
+    assert defs.asset_checks and not problems, problems
 
 
 def test_every_check_has_a_description():

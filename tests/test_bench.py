@@ -32,7 +32,7 @@ def result(label: str, accounts: int, nightly_s: float, **over) -> dict:
         "load_after": 1.0,
         "warehouse_mb": 100.0,
         "events_in_warehouse": accounts * 9,
-        "steps": {"compliance__purge_log": nightly_s / 2},
+        "steps": {"purge__purge_log": nightly_s / 2},
     }
     r = {
         "label": label,

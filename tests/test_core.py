@@ -322,7 +322,7 @@ def test_core_assets_materialise_with_metadata_and_checks(env):
     for key in (["core", "accounts"], ["core", "consent_history"], ["core", "club_membership"]):
         spec = defs.resolve_assets_def(dg.AssetKey(key)).specs_by_key[dg.AssetKey(key)]
         assert spec.kinds == {"duckdb"} and spec.group_name == "core" and spec.description
-        assert dg.AssetKey(["compliance", "purge_log"]) in {d.asset_key for d in spec.deps}
+        assert dg.AssetKey(["purge", "purge_log"]) in {d.asset_key for d in spec.deps}
 
     mine = ["club_intervals_do_not_overlap", "club_intervals_are_well_ordered", "consent_rows_reference_known_subjects"]
     checks = dict(
@@ -343,7 +343,7 @@ def test_core_assets_materialise_with_metadata_and_checks(env):
 
 def test_membership_checks_fail_on_broken_intervals(env):
     """The ERROR checks are real: overlapping or inverted intervals fail them."""
-    from assets.core.checks import ILL_ORDERED_SQL, OVERLAPS_SQL
+    from checks.core import ILL_ORDERED_SQL, OVERLAPS_SQL
 
     with env.connect() as con:
         con.execute(

@@ -57,9 +57,9 @@ TEMP_FILE = re.compile(r"^\.(?P<name>[^/]+)\.[^./]+\.tmp$")
 #: The phases the kills must reach (asset functions, by module).
 PHASES = {
     "landing.assets:ingest_arrival_day",
-    "erasure.assets:purge_log",
+    "purge.assets:purge_log",
     "compliance.violations:violations",
-    "erasure.assets:warehouse_compaction",
+    "compaction.assets:warehouse_compaction",
     "reports.report:compliance_report",
 }
 #: The erasure scan's memory: ops.scan_cache remembers columns found clean (by a fingerprint of
@@ -69,7 +69,7 @@ PHASES = {
 #: They are performance caches, not content: a stale entry would show as a wrong erasure status or
 #: check result, and those are compared.
 VOLATILE_TABLES = {"ops.scan_cache", "ops.scan_values"}
-COMPACTION_STEP = "erasure.assets:warehouse_compaction"
+COMPACTION_STEP = "compaction.assets:warehouse_compaction"
 GENERATED_AT = re.compile(rb'<time id="generated-at" datetime="[^"]*">[^<]*</time>')
 
 #: Columns whose values legitimately differ between two runs over the same inputs: wall-clock times,
@@ -226,13 +226,13 @@ def _foreign_threads() -> list[str]:
 
 def zygote() -> None:
     sys.path.insert(0, str(REPO))
-    import checks.gx_runner
+    import checks.gx.runner
     import pipelines.cli
     import pipelines.definitions  # noqa: F401  (resources read the trial's paths from the env at run time)
     import pipelines.runner  # noqa: F401  (every module a child runs is imported here, at one version)
     from assets.reports.summary import code_version
 
-    checks.gx_runner._gx()  # GX's import and ephemeral context: what makes a first step slow
+    checks.gx.runner._gx()  # GX's import and ephemeral context: what makes a first step slow
     # the report's code version hashes the source files: every child runs the code imported here
     code_version()
     out = sys.stdout
@@ -544,7 +544,7 @@ class Plan:
         if point.startswith("step:"):
             return point.split(":", 1)[1].rsplit(":", 1)[0]
         if point.startswith("compaction:") or point == "replace:warehouse.duckdb":
-            return "erasure.assets:warehouse_compaction"
+            return "compaction.assets:warehouse_compaction"
         if point.startswith("replace:"):
             return "reports.report:compliance_report"
         return dict(self.reference.trace).get(point, "?")

@@ -17,26 +17,22 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.compliance.violations import evaluate_rules
+from assets.compaction.assets import WAREHOUSE_COMPACTION
+from assets.compliance.violations import VIOLATIONS, evaluate_rules
+from assets.core.accounts import ACCOUNTS as CORE_ACCOUNTS
 from assets.core.accounts import build_accounts
 from assets.core.consent import build_consent_history
 from assets.core.membership import build_club_membership
-from assets.erasure.assets import (
-    CORE_ACCOUNTS,
-    ERASURE_REGISTER,
-    PURGE_LOG,
-    RAW_RETENTION,
-    VIOLATIONS,
-    WAREHOUSE_COMPACTION,
-)
-from assets.erasure.purge import REDACTED, purge
+from assets.erasure.assets import ERASURE_REGISTER, RAW_RETENTION
 from assets.erasure.retention import apply_retention
-from assets.erasure.state import DUE_DATE_SQL, due_date
 from assets.erasure.verifier import build_register
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.landing.contract import PERSONAL_PROPERTIES
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
+from assets.purge.assets import PURGE_LOG
+from assets.purge.purge import REDACTED, purge
+from assets.purge.state import DUE_DATE_SQL, due_date
 from pipelines.clock import PRAGUE
 from tests.conftest import event
 
@@ -50,7 +46,7 @@ WAREHOUSE = (
     ERASURE_ONLY
     | dg.AssetSelection.assets(CORE_ACCOUNTS, VIOLATIONS, ["core", "consent_history"], ["core", "club_membership"])
 ).without_checks() | dg.AssetSelection.checks_for_assets(WAREHOUSE_COMPACTION, ERASURE_REGISTER)
-ERASURE_STEPS = ("compliance__purge_log", "ops__raw_retention", "compliance__erasure_register", "ops__warehouse")
+ERASURE_STEPS = ("purge__purge_log", "erasure__raw_retention", "erasure__erasure_register", "compaction__warehouse")
 
 
 def unique(prefix: str) -> str:
@@ -226,15 +222,15 @@ def test_erased_subject_is_gone_from_every_table_and_from_the_file_bytes(env):
     assert checks["erased_subjects_fully_purged"] is True
     assert checks["erased_subjects_clean_downstream"] is False  # WARN: downstream residuals
     # Metadata, check results and logs show counts and shortened keys, never an identifier.
-    [register_materialization] = result.asset_materializations_for_node("compliance__erasure_register")
+    [register_materialization] = result.asset_materializations_for_node("erasure__erasure_register")
     assert register_materialization.metadata["status/pending"].value == 1
     rendered = [str(e.message) for e in result.all_events if e.message]
     rendered += [entry.user_message for entry in env.instance.all_logs(result.run_id)]
     for node in (
-        "compliance__purge_log",
-        "ops__raw_retention",
-        "compliance__erasure_register",
-        "ops__warehouse_compaction",
+        "purge__purge_log",
+        "erasure__raw_retention",
+        "erasure__erasure_register",
+        "compaction__warehouse_compaction",
     ):
         for m in result.asset_materializations_for_node(node):
             rendered += [str(v.value) for v in m.metadata.values()]
@@ -663,7 +659,7 @@ def test_compaction_waits_for_the_oldest_purge_to_be_delay_nights_old_and_then_e
     result = run_job(env, "2026-11-02", ERASURE_ONLY)
     assert env.query("SELECT count(*) FROM ops.compactions") == [(0,)]
     assert plain_hits(env, [first, first_mail]) == []  # the tables are clean the same night
-    [materialization] = result.asset_materializations_for_node("ops__warehouse_compaction")
+    [materialization] = result.asset_materializations_for_node("compaction__warehouse_compaction")
     assert materialization.metadata["compacted"].value is False
     assert materialization.metadata["compaction_due_by"].value == "2026-11-04"
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.erasure.purge import REDACTED
+from assets.purge.purge import REDACTED
 from tests.conftest import event
 from tests.test_erasure import created, deleted, night, register, text_columns, unique
 

@@ -22,13 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.erasure import scan
-from assets.erasure.purge import REDACTED, purge
-from assets.erasure.scan import scan_warehouse
-from assets.erasure.state import load_state
 from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
+from assets.purge import scan
+from assets.purge.purge import REDACTED, purge
+from assets.purge.scan import scan_warehouse
+from assets.purge.state import load_state
 from pipelines.warehouse import memory_limit_at_most
 from tests.conftest import event
 

@@ -15,15 +15,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from checks import gx_suites
-from checks.gx_runner import Expect, validate_frame
-from checks.gx_suites import (
-    accounts_expectations,
-    club_membership_expectations,
-    consent_history_expectations,
-    landing_batch_expectations,
-    landing_files_expectations,
-)
+import checks.landing
+import checks.nightly
+from checks.core import accounts_expectations, club_membership_expectations, consent_history_expectations
+from checks.gx.runner import Expect, validate_frame
+from checks.landing import landing_batch_expectations, landing_files_expectations
 from pipelines.clock import PRAGUE, end_of_day, start_of_day
 from tests.conftest import event
 
@@ -300,7 +296,7 @@ def test_the_landing_suite_frame_is_dead_and_its_memory_released_when_the_check_
     """Arrow keeps freed pages for reuse; at 3M accounts the day batch's frame held ~240 MB through
     the rest of the night unless the check gives them back once the frame is gone."""
     frames, released = [], []
-    original = gx_suites.landing_batch_frame
+    original = checks.landing.landing_batch_frame
 
     def load(con, day):
         frame = original(con, day)
@@ -311,8 +307,8 @@ def test_the_landing_suite_frame_is_dead_and_its_memory_released_when_the_check_
         gc.collect()
         released.append([ref() is None for ref in frames])
 
-    monkeypatch.setattr(gx_suites, "landing_batch_frame", load)
-    monkeypatch.setattr(gx_suites, "release_unused_memory", release)
+    monkeypatch.setattr(checks.landing, "landing_batch_frame", load)
+    monkeypatch.setattr(checks.nightly, "release_unused_memory", release)
     env.write_events(D, "part-0000.jsonl", [event("Signed In", "acc_1", "2026-11-03T09:15:00+01:00")])
     selection = dg.AssetSelection.assets(LANDING).required_multi_asset_neighbors()
     selection |= dg.AssetSelection.checks_for_assets(LANDING)
@@ -323,7 +319,7 @@ def test_the_landing_suite_frame_is_dead_and_its_memory_released_when_the_check_
 
 def test_memory_is_given_back_once_enough_rows_were_validated(monkeypatch):
     """A full garbage collection costs ~0.25 s in a night's process: only large enough frames pay for it."""
-    from checks import gx_runner
+    from checks.gx import runner as gx_runner
 
     collections = []
     monkeypatch.setattr(gx_runner.gc, "collect", lambda: collections.append(1))
@@ -368,7 +364,7 @@ def core_accounts(rows: int, *, duplicate: bool = False):
 
 def test_a_reruns_sample_leaves_out_accounts_erased_since():
     """A re-run of an earlier day lists accounts erased later, whose id is gone for good."""
-    from checks.gx_suites import accounts_frame
+    from checks.core import accounts_frame
 
     con = core_accounts(20)
     con.execute("UPDATE core.accounts SET account_id = NULL WHERE account_id = 'acc_3'")
@@ -381,7 +377,7 @@ def test_a_reruns_sample_leaves_out_accounts_erased_since():
 
 
 def test_core_frames_are_a_daily_sample_of_at_most_the_limit():
-    from checks.gx_suites import accounts_frame
+    from checks.core import accounts_frame
 
     con = core_accounts(1_000)
     today = accounts_frame(con, D, limit=100)
@@ -393,7 +389,8 @@ def test_core_frames_are_a_daily_sample_of_at_most_the_limit():
 
 
 def test_uniqueness_is_asserted_over_the_whole_table_not_the_sample():
-    from checks.gx_suites import WHOLE_TABLE_UNIQUE_SUBJECT, accounts_frame, unique_over_table
+    from checks.core import WHOLE_TABLE_UNIQUE_SUBJECT, accounts_frame
+    from checks.gx.suite import unique_over_table
 
     clean = unique_over_table(core_accounts(1_000), "core.accounts", "subject_key", WHOLE_TABLE_UNIQUE_SUBJECT)
     assert (clean.success, clean.evaluated, clean.unexpected) == (True, 1_000, 0)

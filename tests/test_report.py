@@ -21,8 +21,8 @@ from assets.reports.csvsafe import csv_bytes, neutralise, redact
 from assets.reports.html import days_cell, e
 from assets.reports.publish import MANIFEST_FILE, REPORT_FILES, publish_report
 from assets.reports.summary import rule_ids
-from checks.report_checks import evaluate_reconciliation, evaluate_rule_ids, evaluate_summary
-from checks.report_files import evaluate_files
+from checks.reports import evaluate_reconciliation, evaluate_rule_ids, evaluate_summary
+from checks.reports_files import evaluate_files
 from pipelines.clock import PRAGUE, end_of_day, start_of_day
 from tests.conftest import event
 
@@ -165,7 +165,7 @@ def seeded(env):
         add_file(con, D - timedelta(days=1), "part-0000.jsonl", 50, 50, 0, 0)
         # check results of the day; the report's own checks are not counted
         add_check(con, "landing_day_batch_meets_expectations", "landing/events", "ERROR", True, 8, 0)
-        add_check(con, "erased_subjects_clean_downstream", "compliance/erasure_register", "WARN", False, 5, 2)
+        add_check(con, "erased_subjects_clean_downstream", "erasure/erasure_register", "WARN", False, 5, 2)
         add_check(con, "summary_matches_tables", "reports/compliance_report", "ERROR", False, 6, 6)
     return env
 

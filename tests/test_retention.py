@@ -7,11 +7,12 @@ from datetime import date
 
 import dagster as dg
 
-from assets.erasure.assets import PURGE_LOG, RAW_RETENTION
+from assets.erasure.assets import RAW_RETENTION
 from assets.erasure.retention import apply_retention
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
+from assets.purge.assets import PURGE_LOG
 from tests.conftest import event
 
 D = date(2026, 10, 29)
@@ -104,7 +105,7 @@ def test_raw_retention_asset_logs_each_deletion_without_data(env):
 
     assert result.success
     assert sorted(p.name for p in (env.inbox / "events").iterdir()) == ["2026-11-03", "2026-11-04"]
-    [materialization] = result.asset_materializations_for_node("ops__raw_retention")
+    [materialization] = result.asset_materializations_for_node("erasure__raw_retention")
     assert materialization.metadata["deleted_today"].value == 1
     assert "events/2026-11-02" in materialization.metadata["preview"].value
     logs = [entry.user_message for entry in env.instance.all_logs(result.run_id)]

@@ -606,7 +606,7 @@ def test_rerunning_a_day_adds_nothing_and_the_ledger_is_kept(env):
 
 
 def test_uniqueness_check_detects_duplicates(env):
-    from assets.compliance.checks import DUPLICATES_SQL, EVENT_RULES, EXPORT_RULES
+    from checks.compliance import DUPLICATES_SQL, EVENT_RULES, EXPORT_RULES
 
     with env.connect() as con:
         con.execute(

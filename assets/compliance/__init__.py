@@ -1,1 +1,1 @@
-"""Compliance: the rule registry and the violations ledger."""
+"""5. Compliance: the policy rules (POLICY.md) and the violations ledger."""

@@ -6,20 +6,19 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
 from assets.compliance.care_hours import install_care_hours
 from assets.compliance.rules import CANDIDATE_COLUMNS, RULES, SHARED_VIEWS, Rule
 from assets.core.accounts import ACCOUNTS
 from assets.core.as_of import install_as_of_views
 from assets.core.consent import CONSENT_HISTORY
 from assets.core.membership import CLUB_MEMBERSHIP
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.erasure.assets import ERASURE_REGISTER
+from assets.landing.assets import EXPORT_KEYS
+from pipelines.partitions import partition_day
 from pipelines.resources import Warehouse
 
 VIOLATIONS = dg.AssetKey(["compliance", "violations"])
-EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
-ERASURE_REGISTER = dg.AssetKey(["compliance", "erasure_register"])
 
 #: For each rule kind, how a candidate matches a row already in the ledger (CONTRACT 6.1 uniqueness).
 _ALREADY_RAISED = {
@@ -115,25 +114,20 @@ def unmatched_export_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int
     ).fetchall()
 
 
-@dg.asset(
-    key=VIOLATIONS,
+@nightly_asset(
+    VIOLATIONS,
     deps=[ACCOUNTS, CONSENT_HISTORY, CLUB_MEMBERSHIP, EXPORT_KEYS, ERASURE_REGISTER],
-    group_name="compliance",
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=POOL,
-    partitions_def=nightly_partitions,
-    tags={"layer": "compliance", "pii": "account_id"},
+    table="compliance.violations",
+    pii="account_id",
     metadata={
         "rules": dg.MetadataValue.md(
             markdown_table(["rule", "severity", "kind"], [(r.id, r.severity, r.kind) for r in RULES])
-        ),
-        **column_schema("compliance.violations"),
+        )
     },
 )
 def violations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Policy violations (the eight rules of POLICY.md): a ledger, one row per offence, first day found."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         outcomes = evaluate_rules(con, day)
         unmatched = unmatched_export_rows(con)

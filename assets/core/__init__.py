@@ -1,1 +1,1 @@
-"""Core state as of the end of day D: accounts, the consent history and CLUB membership."""
+"""3. Core: accounts, the consent history and CLUB membership as of the end of the day."""

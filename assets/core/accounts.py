@@ -5,16 +5,15 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
 from assets.core.as_of import EVENT_ORDER_DESC, install_as_of_views
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.landing.assets import EVENTS
+from assets.purge.assets import PURGE_LOG
+from pipelines.partitions import partition_day
 from pipelines.resources import Warehouse
 
 ACCOUNTS = dg.AssetKey(["core", "accounts"])
 #: The erasure helper's purge runs first: erased subjects reach core with their identifiers removed.
-PURGE_LOG = dg.AssetKey(["compliance", "purge_log"])
-LANDING_EVENTS = dg.AssetKey(["landing", "events"])
 
 ACCOUNTS_SQL = f"""
 CREATE OR REPLACE TABLE core.accounts AS
@@ -54,20 +53,10 @@ def build_accounts(con: duckdb.DuckDBPyConnection, day: date) -> None:
     con.execute(ACCOUNTS_SQL)
 
 
-@dg.asset(
-    key=ACCOUNTS,
-    deps=[LANDING_EVENTS, PURGE_LOG],
-    group_name="core",
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=POOL,
-    partitions_def=nightly_partitions,
-    tags={"layer": "core", "pii": "account_id"},
-    metadata=column_schema("core.accounts"),
-)
+@nightly_asset(ACCOUNTS, deps=[EVENTS, PURGE_LOG], table="core.accounts", pii="account_id")
 def accounts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Non-erased accounts created by the end of D: status (active | deletion_requested) and current e-mail key."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         build_accounts(con, day)
         total = row_count(con, "core.accounts")

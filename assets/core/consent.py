@@ -5,11 +5,11 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
-from assets.core.accounts import LANDING_EVENTS, PURGE_LOG
 from assets.core.as_of import EVENT_ORDER, install_as_of_views
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.landing.assets import EVENTS
+from assets.purge.assets import PURGE_LOG
+from pipelines.partitions import partition_day
 from pipelines.resources import Warehouse
 
 CONSENT_HISTORY = dg.AssetKey(["core", "consent_history"])
@@ -47,20 +47,10 @@ def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
     con.execute(CONSENT_HISTORY_SQL)
 
 
-@dg.asset(
-    key=CONSENT_HISTORY,
-    deps=[LANDING_EVENTS, PURGE_LOG],
-    group_name="core",
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=POOL,
-    partitions_def=nightly_partitions,
-    tags={"layer": "core", "pii": "account_id"},
-    metadata=column_schema("core.consent_history"),
-)
+@nightly_asset(CONSENT_HISTORY, deps=[EVENTS, PURGE_LOG], table="core.consent_history", pii="account_id")
 def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every marketing consent event (grant, withdrawal, Segment preference) as of the end of D, in time order."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         build_consent_history(con, day)
         total = row_count(con, "core.consent_history")

@@ -5,12 +5,12 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
-from assets.core.accounts import LANDING_EVENTS, PURGE_LOG
 from assets.core.as_of import EVENT_ORDER, install_as_of_views
 from assets.core.consent import CONSENT_HISTORY
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.landing.assets import EVENTS
+from assets.purge.assets import PURGE_LOG
+from pipelines.partitions import partition_day
 from pipelines.resources import Warehouse
 
 CLUB_MEMBERSHIP = dg.AssetKey(["core", "club_membership"])
@@ -89,20 +89,16 @@ def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
     con.execute(CLUB_MEMBERSHIP_SQL)
 
 
-@dg.asset(
-    key=CLUB_MEMBERSHIP,
-    deps=[CONSENT_HISTORY, LANDING_EVENTS, PURGE_LOG],
-    group_name="core",
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=POOL,
-    partitions_def=nightly_partitions,
-    tags={"layer": "core", "pii": "account_id"},
-    metadata={"rule": MEMBERSHIP_RULE, **column_schema("core.club_membership")},
+@nightly_asset(
+    CLUB_MEMBERSHIP,
+    deps=[CONSENT_HISTORY, EVENTS, PURGE_LOG],
+    table="core.club_membership",
+    pii="account_id",
+    metadata={"rule": MEMBERSHIP_RULE},
 )
 def club_membership(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """CLUB membership intervals: maximal runs of 'holds marketing consent and not deleted', as of the end of D."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         build_club_membership(con, day)
         total = row_count(con, "core.club_membership")

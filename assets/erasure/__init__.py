@@ -1,1 +1,2 @@
-"""Erasure (GDPR Art. 17): purge erased subjects, raw retention, the verifier and byte-level compaction."""
+"""4. Erasure: raw retention, then the register that verifies every copy of every erased
+subject (warehouse, inbox, the systems' latest exports) against the one-month deadline."""

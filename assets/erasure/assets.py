@@ -1,84 +1,25 @@
-"""Erasure assets: the purge, raw retention, the erasure register and the warehouse compaction."""
-
-from datetime import timedelta
+"""Erasure after the core tables: raw retention, then the register that verifies every copy."""
 
 import dagster as dg
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count, short_key
-from assets.erasure.compaction import compact_if_due
+from assets.core.accounts import ACCOUNTS
+from assets.defaults import markdown_table, nightly_asset, row_count, short_key
 from assets.erasure.locations import parse, shown_location
-from assets.erasure.purge import purge
 from assets.erasure.retention import apply_retention
 from assets.erasure.verifier import STATUSES, build_register
-from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from assets.landing.assets import EXPORT_KEYS
+from assets.purge.assets import PURGE_LOG
+from pipelines.partitions import partition_day
 from pipelines.resources import ComplianceSettings, Warehouse
 
-PURGE_LOG = dg.AssetKey(["compliance", "purge_log"])
-RAW_RETENTION = dg.AssetKey(["ops", "raw_retention"])
-ERASURE_REGISTER = dg.AssetKey(["compliance", "erasure_register"])
-WAREHOUSE_COMPACTION = dg.AssetKey(["ops", "warehouse_compaction"])
-CORE_ACCOUNTS = dg.AssetKey(["core", "accounts"])
-VIOLATIONS = dg.AssetKey(["compliance", "violations"])
-
-PURGE_LOG_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("run_date", "date", description="the nightly run that purged"),
-        dg.TableColumn("table_name", "varchar", description="schema.table whose rows were purged"),
-        dg.TableColumn("rows_purged", "bigint", description="rows that lost a plain identifier in that run"),
-        dg.TableColumn("purged_at", "timestamptz"),
-    ]
-)
+RAW_RETENTION = dg.AssetKey(["erasure", "raw_retention"])
+ERASURE_REGISTER = dg.AssetKey(["erasure", "erasure_register"])
 
 
-@dg.asset(
-    key=PURGE_LOG,
-    deps=[EVENTS, REJECTED, FILES, EXPORT_KEYS],
-    group_name="compliance",
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "compliance", "pii": "no"},
-    metadata={"dagster/column_schema": PURGE_LOG_SCHEMA},
-    partitions_def=nightly_partitions,
-    pool=POOL,
-)
-def purge_log(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    """Purge every plain identifier of the subjects erased by the end of the day from every table."""
-    day = day_of(context)
-    with warehouse.get_connection() as con:
-        result = purge(con, day)
-        total = row_count(con, "compliance.purge_log")
-    context.log.info(
-        f"{day}: {result.erased_total} erased subject(s), {result.newly_erased} new; {result.rows_purged} row(s) purged"
-    )
-    rows = sorted((t, n) for t, n in result.rows.items() if n)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "erased_subjects": result.erased_total,
-            "newly_erased": result.newly_erased,
-            "rows_purged": result.rows_purged,
-            **{f"rows_purged/{t}": n for t, n in rows},
-            "preview": dg.MetadataValue.md(markdown_table(["table", "rows purged"], rows or [("(none)", 0)])),
-        }
-    )
-
-
-@dg.asset(
-    key=RAW_RETENTION,
-    deps=[PURGE_LOG],
-    group_name="ops",
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "ops", "pii": "no"},
-    metadata=column_schema("ops.retention_log"),
-    partitions_def=nightly_partitions,
-    pool=POOL,
-)
+@nightly_asset(RAW_RETENTION, deps=[PURGE_LOG], table="ops.retention_log")
 def raw_retention(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
     """Delete ingested inbox day folders and export files older than the retention period."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         result = apply_retention(con, settings.inbox_path, day, settings.retention_days, context.log)
         total = row_count(con, "ops.retention_log")
@@ -98,20 +39,10 @@ def raw_retention(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
     )
 
 
-@dg.asset(
-    key=ERASURE_REGISTER,
-    deps=[RAW_RETENTION, CORE_ACCOUNTS, EXPORT_KEYS],
-    group_name="compliance",
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "compliance", "pii": "no"},
-    metadata=column_schema("compliance.erasure_register"),
-    partitions_def=nightly_partitions,
-    pool=POOL,
-)
+@nightly_asset(ERASURE_REGISTER, deps=[RAW_RETENTION, ACCOUNTS, EXPORT_KEYS], table="compliance.erasure_register")
 def erasure_register(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
     """Verify every erased subject's data is gone everywhere and track the one-month SLA."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         result = build_register(con, day, settings.inbox_path)
         rows = con.execute(
@@ -141,58 +72,5 @@ def erasure_register(context: dg.AssetExecutionContext, warehouse: Warehouse, se
             **{f"status/{s}": result.by_status[s] for s in STATUSES},
             **{f"residual_in/{loc}": n for loc, n in sorted(by_location.items())},
             "preview": md,
-        }
-    )
-
-
-@dg.asset(
-    key=WAREHOUSE_COMPACTION,
-    deps=[VIOLATIONS, ERASURE_REGISTER],
-    group_name="ops",
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "ops", "pii": "no"},
-    metadata=column_schema("ops.compactions"),
-    partitions_def=nightly_partitions,
-    pool=POOL,
-)
-def warehouse_compaction(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
-    """Copy the warehouse into a fresh file after purges, so erased values leave no bytes behind."""
-    day = day_of(context)
-    delay = settings.compaction_delay_days
-    result = compact_if_due(warehouse, day, delay)
-    with warehouse.get_connection() as con:
-        total = row_count(con, "ops.compactions")
-    if result.compacted:
-        context.log.info(f"{day}: compacted the warehouse: {result.bytes_before} -> {result.bytes_after} bytes")
-    elif result.requests:
-        context.log.info(
-            f"{day}: {result.requests} purge(s) since {result.pending_since} wait for the compaction, "
-            f"due by {result.pending_since + timedelta(days=delay)}"
-        )
-    waiting = (
-        {}
-        if result.compacted or not result.requests
-        else {
-            "pending_since": str(result.pending_since),
-            "compaction_due_by": str(result.pending_since + timedelta(days=delay)),
-        }
-    )
-    rows = [
-        ("compacted", result.compacted),
-        ("purges waiting", 0 if result.compacted else result.requests),
-        *waiting.items(),
-        ("bytes_before", result.bytes_before),
-        ("bytes_after", result.bytes_after),
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "compacted": result.compacted,
-            "purges_since_last_compaction": result.requests,
-            "compaction_delay_days": delay,
-            **waiting,
-            **({"bytes_before": result.bytes_before, "bytes_after": result.bytes_after} if result.compacted else {}),
-            "preview": dg.MetadataValue.md(markdown_table(["fact", "value"], rows)),
         }
     )

@@ -32,7 +32,8 @@ import duckdb
 import pyarrow as pa
 
 from assets.erasure.locations import encode_system_sql
-from assets.erasure.scan import (
+from assets.landing.exports import UNREADABLE_LATEST_SQL
+from assets.purge.scan import (
     EMAIL_TOKEN_RE,
     JSON_STRING_RE,
     RUN_RE,
@@ -43,8 +44,7 @@ from assets.erasure.scan import (
     scan_warehouse,
     sql_literal,
 )
-from assets.erasure.state import DUE_DATE_SQL, load_state
-from assets.landing.exports import UNREADABLE_LATEST_SQL
+from assets.purge.state import DUE_DATE_SQL, load_state
 
 STATUSES = ("verified", "pending", "overdue")
 

@@ -2,11 +2,10 @@
 
 import dagster as dg
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table, row_count
+from assets.defaults import markdown_table, nightly_asset, nightly_multi_asset, nightly_spec, row_count
 from assets.landing.exports import ingest_exports, shown
 from assets.landing.ingest import ingest_day
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from pipelines.partitions import partition_day
 from pipelines.resources import ComplianceSettings, Warehouse
 from pipelines.safe_text import file_label
 
@@ -16,43 +15,31 @@ FILES = dg.AssetKey(["landing", "files"])
 EXPORT_KEYS = dg.AssetKey(["landing", "export_keys"])
 
 
-@dg.multi_asset(
+@nightly_multi_asset(
     name="ingest_arrival_day",
     specs=[
-        dg.AssetSpec(
+        nightly_spec(
             EVENTS,
-            metadata=column_schema("landing.events"),
+            table="landing.events",
             description="Accepted events: contract-valid lines, one per messageId, keyed by subject_key.",
-            group_name="landing",
-            kinds=KINDS,
-            owners=OWNERS,
-            tags={"layer": "landing", "pii": "yes"},
+            pii="yes",
         ),
-        dg.AssetSpec(
+        nightly_spec(
             REJECTED,
-            metadata=column_schema("landing.rejected"),
+            table="landing.rejected",
             description="Rejected lines with file, line number and the first contract rule they broke.",
-            group_name="landing",
-            kinds=KINDS,
-            owners=OWNERS,
-            tags={"layer": "landing", "pii": "yes"},
+            pii="yes",
         ),
-        dg.AssetSpec(
+        nightly_spec(
             FILES,
-            metadata=column_schema("landing.files"),
+            table="landing.files",
             description="Per-file reconciliation: received = accepted + duplicates + rejected.",
-            group_name="landing",
-            kinds=KINDS,
-            owners=OWNERS,
-            tags={"layer": "landing", "pii": "no"},
         ),
     ],
-    partitions_def=nightly_partitions,
-    pool=POOL,
 )
 def ingest_arrival_day(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
     """Validate and load the arrival day's event files (CONTRACT 2.1) set-based in DuckDB."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         result = ingest_day(con, settings.inbox_path, day)
         events_total = row_count(con, "landing.events")
@@ -95,19 +82,10 @@ def ingest_arrival_day(context: dg.AssetExecutionContext, warehouse: Warehouse, 
     )
 
 
-@dg.asset(
-    key=EXPORT_KEYS,
-    metadata=column_schema("landing.export_keys"),
-    group_name="landing",
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "landing", "pii": "no"},
-    partitions_def=nightly_partitions,
-    pool=POOL,
-)
+@nightly_asset(EXPORT_KEYS, table="landing.export_keys")
 def export_keys(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
     """Keys of each system's latest export at or before the day; plain identifiers are never stored."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         results = ingest_exports(con, settings.inbox_path, day)
         total = row_count(con, "landing.export_keys")

@@ -1,1 +1,1 @@
-"""The nightly compliance report: HTML page, summary.json, CSVs and a SHA-256 manifest per day."""
+"""7. Reports: the day's page, summary.json, CSVs and SHA-256 manifest."""

@@ -2,22 +2,20 @@
 
 import dagster as dg
 
-from assets.common import KINDS, OWNERS, POOL, day_of, markdown_table
+from assets.compliance.violations import VIOLATIONS
+from assets.core.accounts import ACCOUNTS
+from assets.core.consent import CONSENT_HISTORY
+from assets.core.membership import CLUB_MEMBERSHIP
+from assets.defaults import markdown_table, nightly_asset
+from assets.erasure.assets import ERASURE_REGISTER
+from assets.landing.assets import FILES
 from assets.reports.publish import MANIFEST_FILE, REPORT_FILES, publish_report
-from assets.schemas import column_schema
-from pipelines.partitions import nightly_partitions
+from pipelines.partitions import partition_day
 from pipelines.resources import ComplianceSettings, Warehouse
 
 REPORT = dg.AssetKey(["reports", "compliance_report"])
 
-UPSTREAM = [
-    dg.AssetKey(["compliance", "violations"]),
-    dg.AssetKey(["compliance", "erasure_register"]),
-    dg.AssetKey(["core", "accounts"]),
-    dg.AssetKey(["core", "consent_history"]),
-    dg.AssetKey(["core", "club_membership"]),
-    dg.AssetKey(["landing", "files"]),
-]
+UPSTREAM = [VIOLATIONS, ERASURE_REGISTER, ACCOUNTS, CONSENT_HISTORY, CLUB_MEMBERSHIP, FILES]
 
 #: The report reads the day's ops.check_results, so every check of its upstream assets must have
 #: run first. The in-process executor starts the ready step with the highest dagster/priority
@@ -26,21 +24,15 @@ UPSTREAM = [
 REPORT_PRIORITY = -100
 
 
-@dg.asset(
-    key=REPORT,
+@nightly_asset(
+    REPORT,
     deps=UPSTREAM,
-    group_name="reports",
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "reports", "pii": "no"},
-    metadata=column_schema("reports.daily_summary"),
+    table="reports.daily_summary",
     op_tags={"dagster/priority": str(REPORT_PRIORITY)},
-    partitions_def=nightly_partitions,
-    pool=POOL,
 )
 def compliance_report(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
     """Publish the day's compliance report: self-contained HTML, summary.json, two CSVs and a SHA-256 manifest."""
-    day = day_of(context)
+    day = partition_day(context)
     with warehouse.get_connection() as con:
         published = publish_report(con, settings.reports_path, day, run_id=context.run.run_id)
     data = published.data

@@ -1,7 +1,7 @@
 """Crash-safe byte-level compaction: copy the warehouse into a fresh file, then swap it in.
 
 DuckDB keeps deleted strings in free blocks, even after CHECKPOINT and VACUUM; only a copy into a
-new file drops them (byte-level erasure, assets/erasure/compaction.py).
+new file drops them (byte-level erasure, assets/compaction/compaction.py).
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator
 
     For one large join or aggregate: DuckDB partitions and spills those when they do not fit, and
     evicts (spills) TEMP tables to make room, so a smaller budget costs little time and keeps the
-    process's peak down (``assets/erasure/scan.py``). If DuckDB cannot get under it, the block runs
+    process's peak down (``assets/purge/scan.py``). If DuckDB cannot get under it, the block runs
     with the limit it had, and a warning says so."""
     before = _memory_limit(con)
     if not _lower_memory_limit(con, limit, before):

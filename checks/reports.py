@@ -27,20 +27,17 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from assets.common import POOL, day_of
 from assets.landing.contract import CONSENT_EVENTS
 from assets.reports.publish import HTML_FILE, SUMMARY_FILE, VIOLATIONS_FILE
+from assets.reports.report import REPORT
 from assets.reports.summary import DATA_QUALITY_FAILED, REPORT_ASSET, rule_ids
-from checks.gx_runner import Expect, SuiteOutcome, assertion, merge, validate_frame
-from checks.gx_suites import suite_result
-from checks.report_files import evaluate_files
-from checks.results import ERROR, check_result
+from checks.gx.runner import Expect, SuiteOutcome, assertion, merge, validate_frame
+from checks.gx.suite import suite_verdict
+from checks.nightly import ERROR, CheckRun, Verdict, nightly_check
+from checks.reports_files import evaluate_files
 from pipelines.clock import end_of_day, start_of_day
-from pipelines.partitions import nightly_partitions
-from pipelines.resources import ComplianceSettings, Warehouse
+from pipelines.resources import ComplianceSettings
 from pipelines.safe_text import file_label
-
-REPORT = dg.AssetKey(["reports", "compliance_report"])
 
 #: The contract's figures (CONTRACT 6.2), besides violations.<rule>.total / new.
 CONTRACT_FIGURES = (
@@ -61,17 +58,6 @@ CONTRACT_FIGURES = (
     "quality.expectations_evaluated",
     "quality.expectations_failed",
 )
-
-
-def _report_check(name: str):
-    return dg.asset_check(
-        asset=REPORT,
-        name=name,
-        blocking=True,
-        partitions_def=nightly_partitions,
-        pool=POOL,
-        metadata={"severity": ERROR.value},
-    )
 
 
 def _folder(settings: ComplianceSettings, day: date) -> Path:
@@ -322,80 +308,66 @@ def evaluate_rule_ids(con: duckdb.DuckDBPyConnection, folder: Path, day: date) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _result(context, con, day, outcome: SuiteOutcome, subject: str, names: list[str]) -> dg.AssetCheckResult:
-    """Record the suite; `names` (figures, files or rule ids, never data values) go to the metadata."""
-    extra = {"mismatched": dg.MetadataValue.text(", ".join(names))} if names else {}
-    return suite_result(context, con, day=day, severity=ERROR, outcome=outcome, subject=subject, metadata=extra)
+def _verdict(outcome: SuiteOutcome, subject: str, names: list[str]) -> Verdict:
+    """The suite's verdict; `names` (figures, files or rule ids, never data values) go to the metadata."""
+    return suite_verdict(outcome, subject, {"mismatched": dg.MetadataValue.text(", ".join(names))} if names else None)
 
 
-@_report_check("summary_matches_tables")
-def summary_matches_tables(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
+def report_check(body):
+    """A check of the published report: it runs after the report is written, and blocks the run."""
+    return nightly_check(REPORT, severity=ERROR, blocking=True, engine="great_expectations")(body)
+
+
+@report_check
+def summary_matches_tables(run: CheckRun) -> Verdict:
     """Every summary.json figure equals its recomputation from the tables and the stored daily summary."""
-    day = day_of(context)
-    with warehouse.get_connection() as con:
-        outcome, names = evaluate_summary(con, _folder(settings, day), day)
-        return _result(context, con, day, outcome, f"{len(outcome.outcomes)} checks of the figures", names)
+    outcome, names = evaluate_summary(run.con, _folder(run.settings, run.day), run.day)
+    return _verdict(outcome, f"{len(outcome.outcomes)} checks of the figures", names)
 
 
-@_report_check("reconciliation_holds")
-def reconciliation_holds(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
+@report_check
+def reconciliation_holds(run: CheckRun) -> Verdict:
     """received = accepted + duplicates + rejected for every file and for the day, as summary.json says."""
-    day = day_of(context)
-    with warehouse.get_connection() as con:
-        outcome, names = evaluate_reconciliation(con, _folder(settings, day), day)
-        return _result(context, con, day, outcome, "the day's files", names)
+    outcome, names = evaluate_reconciliation(run.con, _folder(run.settings, run.day), run.day)
+    return _verdict(outcome, "the day's files", names)
 
 
-@_report_check("all_rule_ids_present")
-def all_rule_ids_present(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
+@report_check
+def all_rule_ids_present(run: CheckRun) -> Verdict:
     """Every registered rule id is in summary.json and on the page; no violation carries an unknown rule."""
-    day = day_of(context)
-    with warehouse.get_connection() as con:
-        outcome, names = evaluate_rule_ids(con, _folder(settings, day), day)
-        return _result(context, con, day, outcome, "rule ids", names)
+    outcome, names = evaluate_rule_ids(run.con, _folder(run.settings, run.day), run.day)
+    return _verdict(outcome, "rule ids", names)
 
 
-@_report_check("blocking_quality_checks_passed")
-def blocking_quality_checks_passed(
-    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: ComplianceSettings
-):
-    """The gate: no ERROR data-quality check of the day failed (the report states any that did)."""
-    day = day_of(context)
-    summary = _load_summary(_folder(settings, day)) or {}
-    with warehouse.get_connection() as con:
-        rows = con.execute(
-            f"""SELECT asset, check_name, passed FROM ops.check_results
-                WHERE run_date = ? AND severity = 'ERROR' AND asset <> '{REPORT_ASSET}'
-                ORDER BY asset, check_name""",
-            [day],
-        ).fetchall()
-        failed = [f"{check} ({asset})" for asset, check, passed in rows if not passed]
-        stated = summary.get("status") == DATA_QUALITY_FAILED
-        description = (
-            f"{len(rows)} blocking (ERROR) check(s) ran before the report; "
-            + (f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed")
-            + ("; the report states it" if failed and stated else "")
-        )
-        return check_result(
-            context,
-            con,
-            run_date=day,
-            severity=ERROR,
-            passed=not failed,
-            evaluated=len(rows),
-            failed=len(failed),
-            description=description,
-            details=", ".join(failed),
-            metadata={"report_states_failure": stated},
-        )
-
-
-@_report_check("report_files_are_safe_and_intact")
-def report_files_are_safe_and_intact(
-    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: ComplianceSettings
-):
+@report_check
+def report_files_are_safe_and_intact(run: CheckRun) -> Verdict:
     """The manifest matches the files; no file holds an e-mail address; the page fetches and runs nothing."""
-    day = day_of(context)
-    outcome, names = evaluate_files(_folder(settings, day))
-    with warehouse.get_connection() as con:
-        return _result(context, con, day, outcome, "the report files", names)
+    outcome, names = evaluate_files(_folder(run.settings, run.day))
+    return _verdict(outcome, "the report files", names)
+
+
+@nightly_check(REPORT, severity=ERROR, blocking=True)
+def blocking_quality_checks_passed(run: CheckRun) -> Verdict:
+    """The gate: no ERROR data-quality check of the day failed (the report states any that did)."""
+    summary = _load_summary(_folder(run.settings, run.day)) or {}
+    rows = run.con.execute(
+        f"""SELECT asset, check_name, passed FROM ops.check_results
+            WHERE run_date = ? AND severity = 'ERROR' AND asset <> '{REPORT_ASSET}'
+            ORDER BY asset, check_name""",
+        [run.day],
+    ).fetchall()
+    failed = [f"{check} ({asset})" for asset, check, passed in rows if not passed]
+    stated = summary.get("status") == DATA_QUALITY_FAILED
+    description = (
+        f"{len(rows)} blocking (ERROR) check(s) ran before the report; "
+        + (f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed")
+        + ("; the report states it" if failed and stated else "")
+    )
+    return Verdict(
+        passed=not failed,
+        description=description,
+        details=", ".join(failed),
+        evaluated=len(rows),
+        failed=len(failed),
+        metadata={"report_states_failure": stated},
+    )

@@ -29,7 +29,8 @@ from datetime import date
 
 import duckdb
 
-from assets.erasure.scan import (
+from assets.landing.contract import PERSONAL_PROPERTIES
+from assets.purge.scan import (
     TextColumn,
     quote,
     remember_new_target_plaintext,
@@ -37,8 +38,7 @@ from assets.erasure.scan import (
     tables_with_columns,
     text_columns,
 )
-from assets.erasure.state import load_state
-from assets.landing.contract import PERSONAL_PROPERTIES
+from assets.purge.state import load_state
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from assets.erasure.state import EXEMPT_TABLES
+from assets.purge.state import EXEMPT_TABLES
 from pipelines.warehouse import memory_limit_at_most
 
 #: The whitespace trimmed off tokens: space, tab, LF, CR, FF, VT.

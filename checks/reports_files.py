@@ -8,7 +8,7 @@ from pathlib import Path
 
 from assets.reports.csvsafe import report_file_holds_email
 from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES
-from checks.gx_runner import SuiteOutcome, assertion
+from checks.gx.runner import SuiteOutcome, assertion
 
 #: A URL with a scheme (https:, data:, javascript:) or network-path (//host; browsers read \\ as /).
 EXTERNAL_URL = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})", re.IGNORECASE)

@@ -1,0 +1,34 @@
+"""The purge: every plain identifier of the subjects erased by the end of the day leaves every copy."""
+
+import dagster as dg
+
+from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
+from assets.purge.purge import purge
+from pipelines.partitions import partition_day
+from pipelines.resources import Warehouse
+
+PURGE_LOG = dg.AssetKey(["purge", "purge_log"])
+
+
+@nightly_asset(PURGE_LOG, deps=[EVENTS, REJECTED, FILES, EXPORT_KEYS], table="compliance.purge_log")
+def purge_log(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Purge every plain identifier of the subjects erased by the end of the day from every table."""
+    day = partition_day(context)
+    with warehouse.get_connection() as con:
+        result = purge(con, day)
+        total = row_count(con, "compliance.purge_log")
+    context.log.info(
+        f"{day}: {result.erased_total} erased subject(s), {result.newly_erased} new; {result.rows_purged} row(s) purged"
+    )
+    rows = sorted((t, n) for t, n in result.rows.items() if n)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "erased_subjects": result.erased_total,
+            "newly_erased": result.newly_erased,
+            "rows_purged": result.rows_purged,
+            **{f"rows_purged/{t}": n for t, n in rows},
+            "preview": dg.MetadataValue.md(markdown_table(["table", "rows purged"], rows or [("(none)", 0)])),
+        }
+    )

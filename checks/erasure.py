@@ -1,0 +1,33 @@
+"""Checks of the erasure area: no erased subject is left outside the warehouse (a warning)."""
+
+from assets.erasure.assets import ERASURE_REGISTER
+from assets.erasure.locations import split_sql
+from checks.nightly import WARN, CheckRun, Verdict, nightly_check
+
+DOWNSTREAM_SQL = f"""
+SELECT count(*),
+       count(*) FILTER (WHERE len(list_filter({split_sql("residual_locations")},
+                                              lambda loc: loc <> 'warehouse')) > 0),
+       count(*) FILTER (WHERE status = 'verified'),
+       count(*) FILTER (WHERE status = 'pending'),
+       count(*) FILTER (WHERE status = 'overdue')
+FROM compliance.erasure_register
+"""
+
+
+@nightly_check(ERASURE_REGISTER, severity=WARN)
+def erased_subjects_clean_downstream(run: CheckRun) -> Verdict:
+    """No erased subject's identifiers remain in retained inbox files or in the latest system exports."""
+    total, downstream, verified, pending, overdue = run.con.execute(DOWNSTREAM_SQL).fetchall()[0]
+    return Verdict(
+        passed=downstream == 0,
+        description="Erased subjects are gone from retained inbox files and downstream exports",
+        details=f"{downstream} of {total} erased subject(s) still found outside the warehouse",
+        metadata={
+            "erased_subjects": total,
+            "verified": verified,
+            "pending": pending,
+            "overdue": overdue,
+            "found_downstream": downstream,
+        },
+    )

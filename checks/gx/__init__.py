@@ -1,0 +1,1 @@
+"""Great Expectations: the runner that validates pandas frames pulled from DuckDB, and the suite builder."""
