@@ -71,6 +71,19 @@ def nightly_multi_asset(*, name: str, specs: Sequence[dg.AssetSpec]):
     return dg.multi_asset(name=name, specs=list(specs), partitions_def=nightly_partitions, pool=POOL)
 
 
+def table_result(
+    total: int, columns: Sequence[str], rows: Sequence[Sequence[Any]], **metadata: Any
+) -> dg.MaterializeResult:
+    """An asset's result: its table's row count, a preview of keys and counts, and any other figures."""
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            **metadata,
+            "preview": dg.MetadataValue.md(markdown_table(columns, rows)),
+        }
+    )
+
+
 def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.compaction.compaction import compact_if_due
 from assets.compliance.violations import VIOLATIONS
-from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.defaults import nightly_asset, row_count, table_result
 from assets.erasure.assets import ERASURE_REGISTER
 from pipelines.partitions import partition_day
 from pipelines.resources import ComplianceSettings, Warehouse
@@ -44,14 +44,13 @@ def warehouse_compaction(context: dg.AssetExecutionContext, warehouse: Warehouse
         ("bytes_before", result.bytes_before),
         ("bytes_after", result.bytes_after),
     ]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "compacted": result.compacted,
-            "purges_since_last_compaction": result.requests,
-            "compaction_delay_days": delay,
-            **waiting,
-            **({"bytes_before": result.bytes_before, "bytes_after": result.bytes_after} if result.compacted else {}),
-            "preview": dg.MetadataValue.md(markdown_table(["fact", "value"], rows)),
-        }
+    return table_result(
+        total,
+        ["fact", "value"],
+        rows,
+        compacted=result.compacted,
+        purges_since_last_compaction=result.requests,
+        compaction_delay_days=delay,
+        **waiting,
+        **({"bytes_before": result.bytes_before, "bytes_after": result.bytes_after} if result.compacted else {}),
     )

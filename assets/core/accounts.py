@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 
 from assets.core.as_of import EVENT_ORDER_DESC, install_as_of_views
-from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.defaults import nightly_asset, row_count, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
 from pipelines.partitions import partition_day
@@ -67,9 +67,4 @@ def accounts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mate
                GROUP BY status ORDER BY status"""
         ).fetchall()
     context.log.info(f"{day}: {total} non-erased accounts")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "preview": dg.MetadataValue.md(markdown_table(["status", "accounts", "created on D"], by_status)),
-        }
-    )
+    return table_result(total, ["status", "accounts", "created on D"], by_status)

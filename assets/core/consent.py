@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 
 from assets.core.as_of import EVENT_ORDER, install_as_of_views
-from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.defaults import nightly_asset, row_count, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
 from pipelines.partitions import partition_day
@@ -61,10 +61,4 @@ def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
                GROUP BY event, granted ORDER BY event, granted"""
         ).fetchall()
         subjects = con.execute("SELECT count(DISTINCT subject_key) FROM core.consent_history").fetchall()[0][0]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "subjects": subjects,
-            "preview": dg.MetadataValue.md(markdown_table(["event", "granted", "events", "occurred on D"], by_event)),
-        }
-    )
+    return table_result(total, ["event", "granted", "events", "occurred on D"], by_event, subjects=subjects)

@@ -7,7 +7,7 @@ import duckdb
 
 from assets.core.as_of import EVENT_ORDER, install_as_of_views
 from assets.core.consent import CONSENT_HISTORY
-from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.defaults import nightly_asset, row_count, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
 from pipelines.partitions import partition_day
@@ -109,10 +109,5 @@ def club_membership(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
                FROM core.club_membership, as_of
                GROUP BY ALL ORDER BY state"""
         ).fetchall()
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "members": sum(r[1] for r in rows if r[0].startswith("open")),
-            "preview": dg.MetadataValue.md(markdown_table(["state", "intervals", "opened on D", "closed on D"], rows)),
-        }
-    )
+    members = sum(r[1] for r in rows if r[0].startswith("open"))
+    return table_result(total, ["state", "intervals", "opened on D", "closed on D"], rows, members=members)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.core.accounts import ACCOUNTS
-from assets.defaults import markdown_table, nightly_asset, row_count, short_key
+from assets.defaults import markdown_table, nightly_asset, row_count, short_key, table_result
 from assets.erasure.locations import parse, shown_location
 from assets.erasure.retention import apply_retention
 from assets.erasure.verifier import STATUSES, build_register
@@ -28,14 +28,13 @@ def raw_retention(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
         f"kept {len(result.kept_unsafe)} folder(s) holding files never ingested"
     )
     rows = [(d.kind, d.shown) for d in result.deleted[:50]]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "retention_days": settings.retention_days,
-            "deleted_today": len(result.deleted),
-            "kept_not_ingested": len(result.kept_unsafe),
-            "preview": dg.MetadataValue.md(markdown_table(["kind", "path"], rows or [("(none)", "")])),
-        }
+    return table_result(
+        total,
+        ["kind", "path"],
+        rows or [("(none)", "")],
+        retention_days=settings.retention_days,
+        deleted_today=len(result.deleted),
+        kept_not_ingested=len(result.kept_unsafe),
     )
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.defaults import markdown_table, nightly_asset, nightly_multi_asset, nightly_spec, row_count
+from assets.defaults import markdown_table, nightly_asset, nightly_multi_asset, nightly_spec, row_count, table_result
 from assets.landing.exports import ingest_exports, shown
 from assets.landing.ingest import ingest_day
 from pipelines.partitions import partition_day
@@ -91,11 +91,4 @@ def export_keys(context: dg.AssetExecutionContext, warehouse: Warehouse, setting
         total = row_count(con, "landing.export_keys")
     # A system's name may carry anything: metadata shows it only if it is a plain identifier.
     rows = [(shown(r.system), r.export_date, r.status, r.rows_total, r.rows_keyed, r.problem or "") for r in results]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "preview": dg.MetadataValue.md(
-                markdown_table(["system", "export_date", "status", "rows", "keyed", "problem"], rows)
-            ),
-        }
-    )
+    return table_result(total, ["system", "export_date", "status", "rows", "keyed", "problem"], rows)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.defaults import markdown_table, nightly_asset, row_count
+from assets.defaults import nightly_asset, row_count, table_result
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.purge.purge import purge
 from pipelines.partitions import partition_day
@@ -22,13 +22,12 @@ def purge_log(context: dg.AssetExecutionContext, warehouse: Warehouse):
         f"{day}: {result.erased_total} erased subject(s), {result.newly_erased} new; {result.rows_purged} row(s) purged"
     )
     rows = sorted((t, n) for t, n in result.rows.items() if n)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "erased_subjects": result.erased_total,
-            "newly_erased": result.newly_erased,
-            "rows_purged": result.rows_purged,
-            **{f"rows_purged/{t}": n for t, n in rows},
-            "preview": dg.MetadataValue.md(markdown_table(["table", "rows purged"], rows or [("(none)", 0)])),
-        }
+    return table_result(
+        total,
+        ["table", "rows purged"],
+        rows or [("(none)", 0)],
+        erased_subjects=result.erased_total,
+        newly_erased=result.newly_erased,
+        rows_purged=result.rows_purged,
+        **{f"rows_purged/{t}": n for t, n in rows},
     )

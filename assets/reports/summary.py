@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -33,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from assets.compliance.rules import RULES
 from assets.landing.contract import CONSENT_EVENTS
 from pipelines.clock import end_of_day, start_of_day
 
@@ -54,10 +54,7 @@ class RuleInfo:
 
 def rules() -> list[RuleInfo]:
     """The rule registry (assets/compliance/rules.py), in its own order."""
-    from assets.compliance.rules import RULES
-
-    items = list(RULES.values()) if isinstance(RULES, Mapping) else list(RULES)
-    return [RuleInfo(str(r.id), str(r.severity), str(r.description)) for r in items]
+    return [RuleInfo(r.id, r.severity, r.description) for r in RULES]
 
 
 def rule_ids() -> list[str]:
