@@ -249,7 +249,7 @@ def read_text_columns(warehouse: Path) -> dict[str, float]:
     verifies reads each of them at least once; here DuckDB alone reads them (best of 2 passes)."""
     code = f"""
 import json, time, duckdb
-from assets.purge.scan import text_columns
+from assets.purge.columns import text_columns
 con = duckdb.connect({str(warehouse)!r}, read_only=True)
 cols = text_columns(con)
 best = None
