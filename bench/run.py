@@ -196,7 +196,8 @@ def ingestion_vs_parser(inbox: Path, warehouse_before: Path, day: date) -> dict[
 import json, time, duckdb
 from datetime import date
 from pathlib import Path
-from assets.landing.ingest import ingest_day, list_day_files
+from assets.landing.event_files import list_day_files
+from assets.landing.ingest import ingest_day
 from pipelines.warehouse import connect
 inbox, day = Path({str(inbox)!r}), date.fromisoformat({day.isoformat()!r})
 files = [str(c.path) for c in list_day_files(inbox, day)]
