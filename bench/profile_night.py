@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
+from bench.measure import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
 from pipelines.runner import resident_mb  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
