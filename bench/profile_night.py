@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
-from pipelines.runner import resident_mb  # noqa: E402
+from pipelines.day_run import resident_mb  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
 #: Peak resident set (MB) of this process while each statement ran, in TIMES order.
