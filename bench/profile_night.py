@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
-from pipelines.runner import resident_mb  # noqa: E402
+from bench.measure import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
+from pipelines.day_run import resident_mb  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
 #: Peak resident set (MB) of this process while each statement ran, in TIMES order.
@@ -102,18 +102,20 @@ class TimedConnection:
 
 #: The statement each erasure scan (`scan_warehouse`) starts with.
 SCAN_START = "CREATE OR REPLACE TEMP TABLE _warehouse_hits"
+#: The modules of assets/purge/ whose functions make up the erasure scan (as `_caller` names them).
+SCAN_MODULES = ("purge/scan.", "purge/scan_memory.", "purge/tokens.", "purge/columns.")
 
 
 def print_scans(times: list[tuple[float, str, str]]) -> None:
     """Seconds of each erasure scan of the night by scan function, the scans in the order they ran
-    (the purge's, the register's, the blocking check's): statements of erasure/scan from one
+    (the purge's, the register's, the blocking check's): statements of the scan's modules from one
     scan's first statement to the next one's."""
     scans: list[dict[str, float]] = []
     for t, fn, sql in times:
-        if fn == "erasure/scan.scan_warehouse" and sql.startswith(SCAN_START):
+        if fn == "purge/scan.scan_warehouse" and sql.startswith(SCAN_START):
             scans.append(defaultdict(float))
-        if scans and fn.startswith("erasure/scan."):
-            scans[-1][fn.removeprefix("erasure/scan.")] += t
+        if scans and fn.startswith(SCAN_MODULES):
+            scans[-1][fn.removeprefix("purge/")] += t
     if not scans:
         return
     print("\n-- erasure scans, in the order they ran (seconds of SQL by scan function)")

@@ -1,7 +1,8 @@
 """Checks of the compaction area: after the night's last writer, no erased identifier is left in the warehouse."""
 
 from assets.compaction.assets import WAREHOUSE_COMPACTION
-from assets.purge.scan import hit_summary, scan_warehouse, text_columns
+from assets.purge.columns import text_columns
+from assets.purge.scan import hit_summary, scan_warehouse
 from assets.purge.state import load_state
 from checks.nightly import ERROR, CheckRun, Verdict, nightly_check
 

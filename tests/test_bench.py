@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import floors, measure, report
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,9 +65,9 @@ def result(label: str, accounts: int, nightly_s: float, **over) -> dict:
     return r
 
 
-def verdict(bench, results: list[dict], prefix: str) -> bool:
+def verdict(results: list[dict], prefix: str) -> bool:
     """Met or not, for the one target whose text starts with `prefix`."""
-    (ok,) = [ok for target, _, _, ok in bench.targets(results) if target.startswith(prefix)]
+    (ok,) = [ok for target, _, _, ok in report.targets(results) if target.startswith(prefix)]
     return ok
 
 
@@ -76,44 +78,44 @@ HISTORY = "Ingestion time depends"
 RSS = "Peak RSS"
 
 
-def test_growth_exponent_of_a_square_root_curve_is_one_half(bench):
+def test_growth_exponent_of_a_square_root_curve_is_one_half():
     results = [result(label, n, 10 * math.sqrt(n / 100_000)) for label, n in (("100k", 100_000), ("1m", 10**6))]
-    assert bench.growth_exponent(results) == pytest.approx(0.5)
-    assert bench.growth_exponent(results[:1]) is None  # one size: no curve
+    assert report.growth_exponent(results) == pytest.approx(0.5)
+    assert report.growth_exponent(results[:1]) is None  # one size: no curve
 
 
-def test_targets_at_their_exact_boundaries(bench):
+def test_targets_at_their_exact_boundaries():
     one = result("1m", 10**6, 30.0, ingest__ingest_history_s=2.0, ingest__ingest_empty_s=1.6)
     three = result("3m", 3 * 10**6, 90.0)
     both = [one, three]
-    assert verdict(bench, both, NIGHTLY_1M) is False  # "< 30 s": 30.0 s is not under it
-    assert verdict(bench, both, PARSER) is True  # "≤ 2×": exactly 2.0× the parser is within
-    assert verdict(bench, both, HISTORY) is True  # exactly 1.25× counts as independent
-    assert verdict(bench, both, NIGHTLY_3M) is True  # 3M at exactly 3× the 1M time
-    assert verdict(bench, both, RSS) is True  # 1000 MB
+    assert verdict(both, NIGHTLY_1M) is False  # "< 30 s": 30.0 s is not under it
+    assert verdict(both, PARSER) is True  # "≤ 2×": exactly 2.0× the parser is within
+    assert verdict(both, HISTORY) is True  # exactly 1.25× counts as independent
+    assert verdict(both, NIGHTLY_3M) is True  # 3M at exactly 3× the 1M time
+    assert verdict(both, RSS) is True  # 1000 MB
 
     one_worse = result("1m", 10**6, 29.9, ingest__ingest_history_s=2.01, ingest__ingest_empty_s=1.6)
     three_worse = result("3m", 3 * 10**6, 89.71, nightly__rss_mb=3072.0)
     both = [one_worse, three_worse]
-    assert verdict(bench, both, NIGHTLY_1M) is True
-    assert verdict(bench, both, PARSER) is False
-    assert verdict(bench, both, HISTORY) is False
-    assert verdict(bench, both, NIGHTLY_3M) is False  # 89.71 / 29.9 > 3
-    assert verdict(bench, both, RSS) is False  # 3 GB is not under 3 GB
+    assert verdict(both, NIGHTLY_1M) is True
+    assert verdict(both, PARSER) is False
+    assert verdict(both, HISTORY) is False
+    assert verdict(both, NIGHTLY_3M) is False  # 89.71 / 29.9 > 3
+    assert verdict(both, RSS) is False  # 3 GB is not under 3 GB
 
 
-def test_peak_rss_at_3m_counts_the_backfill_too(bench):
+def test_peak_rss_at_3m_counts_the_backfill_too():
     three = result("3m", 3 * 10**6, 90.0, backfill__rss_mb=5000.0)
-    (rss,) = [(measured, ok) for target, measured, _, ok in bench.targets([three]) if target.startswith("Peak RSS")]
+    (rss,) = [(measured, ok) for target, measured, _, ok in report.targets([three]) if target.startswith("Peak RSS")]
     assert rss == ("5000 MB", False)
 
 
-def test_pandas_ratio_needs_speed_and_lower_memory(bench):
+def test_pandas_ratio_needs_speed_and_lower_memory():
     fast_but_fat = result("1m", 10**6, 5.0, pandas={"wall_s": 90.0, "rss_mb": 500.0})  # 10x, RSS above pandas
-    (row,) = [r for r in bench.targets([fast_but_fat]) if "pandas" in r[0]]
+    (row,) = [r for r in report.targets([fast_but_fat]) if "pandas" in r[0]]
     assert row[1].startswith("10.0×") and row[3] is False
     lean = result("1m", 10**6, 5.0, pandas={"wall_s": 90.0, "rss_mb": 5000.0})
-    (row,) = [r for r in bench.targets([lean]) if "pandas" in r[0]]
+    (row,) = [r for r in report.targets([lean]) if "pandas" in r[0]]
     assert row[3] is True
 
 
@@ -123,26 +125,26 @@ def test_merge_keeps_earlier_sizes_and_replaces_remeasured_ones(bench):
     assert [(r["label"], r["nightly"]["in_process_s"]) for r in merged] == [("100k", 9.0), ("1m", 50.0), ("3m", 90.0)]
 
 
-def test_report_names_each_size_with_its_own_date_and_commit(bench):
+def test_report_names_each_size_with_its_own_date_and_commit():
     a = result("100k", 10**5, 9.0, measured="2026-12-05 17:00", commit="abc1234")
     b = result("3m", 3 * 10**6, 90.0, measured="2026-12-05 18:30", commit="def5678+changes")
-    text = bench.render([a, b], "2 cores, 24 GiB")
+    text = report.render([a, b], "2 cores, 24 GiB")
     assert "- 100k: measured 2026-12-05 17:00 at commit `abc1234`" in text
     assert "- 3m: measured 2026-12-05 18:30 at commit `def5678+changes`" in text
     assert text.index("| 100k |") < text.index("| 3m |")
 
 
-def test_durable_copy_is_byte_identical_and_independent(bench, tmp_path):
+def test_durable_copy_is_byte_identical_and_independent(tmp_path):
     src = tmp_path / "w.duckdb"
     src.write_bytes(bytes(range(256)) * 1000)
     dst = tmp_path / "copy.duckdb"
-    bench.copy_durable(src, dst)
+    measure.copy_durable(src, dst)
     assert dst.read_bytes() == src.read_bytes()
     src.write_bytes(b"changed")
     assert dst.stat().st_size == 256_000
 
 
-def test_backfill_day_peaks_are_read_from_the_progress_lines_and_rendered(bench):
+def test_backfill_day_peaks_are_read_from_the_progress_lines_and_rendered():
     out = (
         "Backfilling 3 day(s) from 2026-09-01 to 2026-09-03\n"
         "[1/3] 2026-09-01 ok in 31.2s received=10 accepted=10 new_violations=0 peak_rss=986MB\n"
@@ -150,28 +152,28 @@ def test_backfill_day_peaks_are_read_from_the_progress_lines_and_rendered(bench)
         "[2/3] 2026-09-02 FAILED in 2.0s the worker process died before finishing this day\n"
         "[3/3] 2026-09-03 ok in 52.6s received=10 accepted=10 new_violations=1 peak_rss=2099MB\n"
     )
-    assert bench.day_peaks(out) == {"2026-09-01": 986.0, "2026-09-03": 2099.0}  # none for the failed day
-    assert list(bench.day_seconds(out)) == ["2026-09-01", "2026-09-02", "2026-09-03"]
+    assert measure.day_peaks(out) == {"2026-09-01": 986.0, "2026-09-03": 2099.0}  # none for the failed day
+    assert list(measure.day_seconds(out)) == ["2026-09-01", "2026-09-02", "2026-09-03"]
     r = result("1m", 1_000_000, 30.0)
-    r["backfill"]["per_day_rss_mb"] = bench.day_peaks(out)
-    text = bench.render([r], "2 cores")
+    r["backfill"]["per_day_rss_mb"] = measure.day_peaks(out)
+    text = report.render([r], "2 cores")
     assert "| 1m | 986 | 2099 |" in text
-    assert "peak RSS of the process that ran the day" not in bench.render([result("1m", 1_000_000, 30.0)], "x")
+    assert "peak RSS of the process that ran the day" not in report.render([result("1m", 1_000_000, 30.0)], "x")
 
 
-def test_ingestion_floor_is_the_cheaper_bare_load_over_the_parser_and_judges_nothing(bench):
+def test_ingestion_floor_is_the_cheaper_bare_load_over_the_parser_and_judges_nothing():
     small = result("100k", 10**5, 9.0, ingest__load_json_s=2.7, ingest__load_lines_s=2.5)  # parser 1.0 s
     big = result("1m", 10**6, 30.0, ingest__load_json_s=2.9, ingest__load_lines_s=3.1)
-    (row,) = [r for r in bench.targets([small, big]) if r[0].startswith("… floor")]
+    (row,) = [r for r in report.targets([small, big]) if r[0].startswith("… floor")]
     assert row[1] == "2.5× (100k) to 2.9× (1m)"
     assert row[3] is None  # a floor is measured beside the target, not met or missed
-    (row,) = [r for r in bench.targets([small]) if r[0].startswith("… floor")]
+    (row,) = [r for r in report.targets([small]) if r[0].startswith("… floor")]
     assert row[1] == "2.5× (100k)"  # one size: one figure
-    assert bench.bare_load_s(result("1m", 10**6, 30.0)) is None  # older results: no floor row
-    assert not [r for r in bench.targets([result("1m", 10**6, 30.0)]) if r[0].startswith("… floor")]
+    assert floors.bare_load_s(result("1m", 10**6, 30.0)) is None  # older results: no floor row
+    assert not [r for r in report.targets([result("1m", 10**6, 30.0)]) if r[0].startswith("… floor")]
 
 
-def test_pandas_ceiling_adds_the_fixed_cost_the_bare_load_and_one_read(bench):
+def test_pandas_ceiling_adds_the_fixed_cost_the_bare_load_and_one_read():
     fixed = {"wall_s": 10.0, "in_process_s": 7.0, "rss_mb": 400.0, "accounts": 1000, "days": 3,
              "runs": [{"in_process_s": 7.0}], "measured": "2026-12-06 18:00", "commit": "abc1234"}  # fmt: skip
     one = result(
@@ -183,14 +185,14 @@ def test_pandas_ceiling_adds_the_fixed_cost_the_bare_load_and_one_read(bench):
         ingest__load_lines_s=0.5,
         verification={"read_s": 0.5, "columns": 83},
     )
-    (row,) = [r for r in bench.targets([one], fixed) if r[0].startswith("… ceiling")]
+    (row,) = [r for r in report.targets([one], fixed) if r[0].startswith("… ceiling")]
     assert row[1] == "10.0× (110.0 s / 11.0 s)" and row[3] is None  # 10.0 + 0.5 + 0.5
-    assert not [r for r in bench.targets([one]) if r[0].startswith("… ceiling")]  # no fixed cost measured
-    text = bench.render([one], "2 cores", fixed=fixed)
+    assert not [r for r in report.targets([one]) if r[0].startswith("… ceiling")]  # no fixed cost measured
+    text = report.render([one], "2 cores", fixed=fixed)
     assert "| (a floor) |" in text and "**7.0 s** in process" in text and "1m 0.50 s (83 columns)" in text
     assert "| 0.75 / 0.50 / – | 0.5× |" in text  # not measured: a dash
     cheaper = result("1m", 10**6, 50.0, ingest__load_lines_s=0.5, ingest__load_uncompressed_s=0.3)
-    assert bench.bare_load_s(cheaper) == 0.3  # the cheapest way counts
+    assert floors.bare_load_s(cheaper) == 0.3  # the cheapest way counts
 
 
 def test_results_md_holds_only_the_latest_run(bench, tmp_path, monkeypatch):

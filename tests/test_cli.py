@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.runner import redact
+from pipelines.day_run import redact
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "cli-test-key"

@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
-from assets.purge import scan
+from assets.purge import scan, scan_memory
 from assets.purge.purge import REDACTED, purge
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import load_state
+from assets.purge.tokens import _SPECIAL, install_scan_macros
 from pipelines.warehouse import memory_limit_at_most
 from tests.conftest import event
 
@@ -65,9 +66,9 @@ def test_one_join_with_the_memory_finds_what_to_check_and_what_is_gone(tmp_path,
     con.execute("CREATE TEMP TABLE _scan_suspects AS SELECT hash('suspect') AS digest")
     if budget:
         with memory_limit_at_most(con, budget):
-            scan._join_memory(con, everything=everything, gone=gone)
+            scan_memory._join_memory(con, everything=everything, gone=gone)
     else:
-        scan._join_memory(con, everything=everything, gone=gone)
+        scan_memory._join_memory(con, everything=everything, gone=gone)
 
     def same(got: str, expected: str) -> bool:
         """The two queries give the same rows, duplicates counted (EXCEPT ALL both ways)."""
@@ -133,7 +134,7 @@ def notes(env) -> list[str | None]:
 def scan_sql(sql: str, *params):
     """The first value of `sql` on a fresh in-memory connection with the scan's macros."""
     con = duckdb.connect()
-    scan.install_scan_macros(con)
+    install_scan_macros(con)
     return con.execute(sql, list(params)).fetchall()[0][0]
 
 
@@ -144,7 +145,7 @@ def digest_remembered(env, value: str) -> bool:
 
 def is_special(value: str) -> bool:
     """Whether the scan's `_SPECIAL` calls the value special (its tokens may be other than itself)."""
-    return scan_sql(f"SELECT {scan._SPECIAL} FROM (SELECT ?::VARCHAR AS v)", value)
+    return scan_sql(f"SELECT {_SPECIAL} FROM (SELECT ?::VARCHAR AS v)", value)
 
 
 def first_night(env, account: str, address: str, *values: str) -> None:
@@ -263,7 +264,7 @@ def test_a_night_erasing_thousands_of_subjects_still_searches_instead_of_checkin
         searched.append((result, con.execute("SELECT count(*) FROM _plain_lower").fetchall()[0][0]))
         return result
 
-    monkeypatch.setattr(scan, "_prepare_search", spy)
+    monkeypatch.setattr(scan, "_prepare_search", spy)  # where scan_warehouse looks it up
     night(env, "2026-11-03")
 
     assert searched and all(result for result, _ in searched)
@@ -286,7 +287,7 @@ def test_plain_identifiers_gone_from_the_events_are_looked_for_in_every_keyed_ta
             con.execute("CREATE TABLE scratch.crm (subject_key VARCHAR, account_id VARCHAR)")
             con.execute("INSERT INTO scratch.crm VALUES (?, ?)", [subject, account])
         load_state(con, date(2026, 11, 3), record=True)
-        missing = scan.remember_new_target_plaintext(con)
+        missing = scan_memory.remember_new_target_plaintext(con)
         found = con.execute("SELECT kind, plain = ? FROM _target_plain WHERE key = ?", [account, subject]).fetchall()
 
     # the e-mail was only ever in the events' properties: it stays missing either way
@@ -355,7 +356,7 @@ def test_the_scan_digest_tells_look_alike_strings_apart(strings):
     """A million e-mail-like strings, and as many address JSON values: hash() has collisions
     among them (why DIGEST_SQL exists), the scan's digest none."""
     con = duckdb.connect()
-    scan.install_scan_macros(con)
+    install_scan_macros(con)
     values, hashes, digests = con.execute(
         f"""SELECT count(DISTINCT v), count(DISTINCT hash(v)), count(DISTINCT scan_digest(v))
             FROM (SELECT {strings} AS v FROM range(1000000) r(i))"""
@@ -552,10 +553,10 @@ def test_a_value_that_is_not_special_is_its_only_token(values):
     `_SPECIAL` calls plain has no token but itself (no '@', '"', '\\', no trimmable whitespace)."""
     con = duckdb.connect()
     try:
-        scan.install_scan_macros(con)
+        install_scan_macros(con)
         rows = con.execute(
             f"""SELECT v, erasure_tokens(v) FROM (SELECT unnest($values::VARCHAR[]) AS v)
-                WHERE NOT {scan._SPECIAL}""",
+                WHERE NOT {_SPECIAL}""",
             {"values": values},
         ).fetchall()
     finally:

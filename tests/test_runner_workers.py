@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from pipelines import config, runner
+from pipelines import config, day_run, runner
 from tests.conftest import event
 
 FIRST = date(2026, 10, 1)
@@ -124,13 +124,13 @@ def test_a_days_peak_rss_is_its_own_and_leaves_the_process_high_water_mark_alone
         ballast[::4096] = b"x" * len(ballast[::4096])
         return ballast
 
-    with runner.PeakRss() as before:
+    with day_run.PeakRss() as before:
         pass
-    with runner.PeakRss(interval=0.005) as large_day:
+    with day_run.PeakRss(interval=0.005) as large_day:
         ballast = touched(300)
         time.sleep(0.05)
         del ballast
-    with runner.PeakRss() as small_day:
+    with day_run.PeakRss() as small_day:
         time.sleep(0.05)
     assert large_day.peak_mb - before.peak_mb > 250
     assert small_day.peak_mb < large_day.peak_mb - 250

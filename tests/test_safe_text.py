@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines import notify, runner
+from pipelines import day_run, notify
 from pipelines.resources import Warehouse
 from pipelines.safe_text import (
     REDACTED,
@@ -117,7 +117,7 @@ def test_safe_name_is_the_one_of_the_alerts():
 
 
 def test_redact_is_the_one_of_the_cli():
-    assert runner.redact is redact
+    assert day_run.redact is redact
     line = "Conversion Error: Could not convert string 'Jan Novák' to INT32; got \"x\" from jan@example.cz"
     assert redact(line) == "Conversion Error: Could not convert string '…' to INT32; got '…' from <e-mail>"
     assert error_text(OSError(13, "Permission denied", "/inbox/jan@example.cz.jsonl")) == (

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+from assets.landing.event_files import list_day_files, manifest_of
 from assets.landing.exports import export_dates, shown, systems
-from assets.landing.ingest import list_day_files, manifest_of
 from pipelines.safe_text import path_label
 
 

@@ -33,7 +33,9 @@ import pyarrow as pa
 
 from assets.erasure.locations import encode_system_sql
 from assets.landing.exports import UNREADABLE_LATEST_SQL
-from assets.purge.scan import (
+from assets.purge.scan import scan_warehouse
+from assets.purge.state import DUE_DATE_SQL, load_state
+from assets.purge.tokens import (
     EMAIL_TOKEN_RE,
     JSON_STRING_RE,
     RUN_RE,
@@ -41,10 +43,8 @@ from assets.purge.scan import (
     USER_ID_RE,
     WORD_RE,
     install_scan_macros,
-    scan_warehouse,
     sql_literal,
 )
-from assets.purge.state import DUE_DATE_SQL, load_state
 
 STATUSES = ("verified", "pending", "overdue")
 

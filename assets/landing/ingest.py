@@ -1,46 +1,28 @@
 """Ingest one arrival day of event files into landing.events / landing.rejected (CONTRACT 2.1).
 
-Files are read as bytes and cut into lines with numpy (exact physical line numbers, UTF-8
-checked by Arrow); every rule of the contract is then checked set-based in DuckDB SQL. The only
-Python per-line work is a strict re-parse of the rare lines DuckDB's lenient JSON parser accepts
-but JSON forbids (trailing commas, NaN, Infinity).
+The day is skipped when its files are those already ingested (the manifest); otherwise its lines
+are read (``event_files``) and checked (``event_validation``), the first accepted copy of a
+messageId is kept, subjects are keyed, and each file's counts go to landing.files.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-import os
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
-from assets.landing.contract import (
-    CHANNELS,
-    EMAIL_PROPERTIES,
-    EVENTS,
-    MEDIUMS,
-    MESSAGE_ID_MAX,
-    REQUIRED_PROPERTIES,
-)
-from pipelines.clock import end_of_day
+from assets.landing.event_files import _Candidate, day_folder, list_day_files, manifest_of, read_day
+from assets.landing.event_validation import _stage
 from pipelines.safe_text import file_label
 
 log = logging.getLogger(__name__)
 
-EVENT_SUFFIXES = (".jsonl", ".jsonl.gz")
 #: The rejection reason of a file that cannot be read at all (one row, line 0); the cause
 #: (corrupt_gzip, not_utf8, symlink_not_followed, unreadable) is kept in landing.files.problem.
 UNREADABLE_FILE = "unreadable_file"
-_BOM = b"\xef\xbb\xbf"
-_WS = "chr(32) || chr(9) || chr(10) || chr(13) || chr(12) || chr(11)"
 
 
 @dataclass
@@ -75,310 +57,6 @@ class DayIngest:
     @property
     def rejected(self) -> int:
         return sum(f.rejected for f in self.files)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading files
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Candidate:
-    seq: int
-    name: str
-    path: Path
-    size: int | None
-    mtime_ns: int | None
-    problem: str | None = None  # why the file cannot be read at all
-
-
-def day_folder(inbox: Path, day: date) -> Path:
-    return inbox / "events" / day.isoformat()
-
-
-def list_day_files(inbox: Path, day: date) -> list[_Candidate]:
-    """The day's event files in file-name order. Symlinks are never followed."""
-    folder = day_folder(inbox, day)
-    if folder.is_symlink() or not folder.is_dir():
-        return []
-    candidates: list[_Candidate] = []
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(EVENT_SUFFIXES):
-            continue
-        path = folder / name
-        # A name that is not UTF-8 (os.listdir's surrogate escapes) is stored with its bytes as \xNN.
-        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        if path.is_symlink():
-            candidates.append(_Candidate(len(candidates), name, path, None, None, "symlink_not_followed"))
-            continue
-        try:
-            st = path.stat()
-        except OSError:
-            candidates.append(_Candidate(len(candidates), name, path, None, None, "unreadable"))
-            continue
-        if not path.is_file():
-            continue
-        candidates.append(_Candidate(len(candidates), name, path, st.st_size, st.st_mtime_ns))
-    return candidates
-
-
-def manifest_of(candidates: list[_Candidate]) -> str:
-    return json.dumps([[c.name, c.size, c.mtime_ns, c.problem] for c in candidates])
-
-
-def _read_bytes(c: _Candidate) -> bytes:
-    with open(c.path, "rb") as fh:
-        raw = fh.read()
-    if c.name.endswith(".gz"):
-        if not raw:  # an empty file is not a gzip stream (`gzip -t` rejects it too)
-            raise EOFError("empty gzip file")
-        raw = gzip.decompress(raw)
-    return raw
-
-
-def _split_lines(seq: int, name: str, data: bytes) -> pa.Table:
-    """Cut bytes into lines (LF; a trailing CR is removed later) with 1-based line numbers."""
-    start = len(_BOM) if data.startswith(_BOM) else 0  # a UTF-8 BOM is tolerated and dropped
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == 10)
-    ends = newlines + 1
-    if len(data) and data[-1:] != b"\n":
-        ends = np.append(ends, len(data))
-    offsets = np.empty(len(ends) + 1, dtype=np.int64)
-    offsets[0] = start
-    offsets[1:] = ends
-    if len(ends):
-        offsets[1] = max(offsets[1], start)
-    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    lines.validate(full=True)  # raises on invalid UTF-8
-    n = len(ends)
-    return pa.table(
-        {
-            "file_seq": pa.array(np.full(n, seq, dtype=np.int32)),
-            "source_file": pa.repeat(pa.scalar(name, type=pa.string()), n),
-            "line_number": pa.array(np.arange(1, n + 1, dtype=np.int64)),
-            "line": lines,
-        }
-    )
-
-
-def _read_file(c: _Candidate) -> pa.Table | None:
-    """The file's lines, or None with `c.problem` set when it cannot be read."""
-    try:
-        return _split_lines(c.seq, c.name, _read_bytes(c))
-    except (OSError, EOFError, zlib.error):
-        c.problem = "corrupt_gzip" if c.name.endswith(".gz") else "unreadable"
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        c.problem = "not_utf8"
-    return None
-
-
-def read_day(candidates: list[_Candidate]) -> tuple[pa.Table, list[_Candidate]]:
-    """All readable lines of the day as one Arrow table, plus the files that could not be read.
-
-    Files are read, decompressed, cut and UTF-8 checked in threads (zlib, numpy and Arrow release
-    the GIL), one per core; lines keep the files' order."""
-    readable = [c for c in candidates if not c.problem]
-    workers = min(len(readable), os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-day") as pool:
-            read = list(pool.map(_read_file, readable))
-    else:
-        read = [_read_file(c) for c in readable]
-    tables = [t for t in read if t is not None]
-    unreadable = [c for c in candidates if c.problem]
-    schema = pa.schema(
-        [
-            ("file_seq", pa.int32()),
-            ("source_file", pa.string()),
-            ("line_number", pa.int64()),
-            ("line", pa.large_string()),
-        ]
-    )
-    tables = [t.cast(schema) for t in tables]
-    return (pa.concat_tables(tables) if tables else schema.empty_table()), unreadable
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation SQL (built from the contract tables in assets.landing.contract)
-# ---------------------------------------------------------------------------------------------
-
-_EVENT_STRUCT = (
-    '{"messageId":"JSON","type":"JSON","event":"JSON","userId":"JSON",'
-    '"timestamp":"JSON","properties":"JSON","context":"JSON"}'
-)
-# An ISO-8601 UTC offset is less than a day: hours 00-23, minutes 00-59 ("+25:00" is no offset).
-_TS_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
-_TS_WITHOUT_OFFSET = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-_SCALAR = "('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')"
-
-
-def _blank(expr: str) -> str:
-    """SQL: `expr` is empty or whitespace only.
-
-    `expr < '!'` (its first byte is at most a space, or it is empty) is a byte-wise test that
-    rules out almost every value before the trim, which costs ~0.4 s per million values.
-    """
-    return f"({expr} < '!' AND trim({expr}, {_WS}) = '')"
-
-
-def _sql_list(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
-
-
-#: The properties the contract checks, parsed once per line into a struct of JSON fragments.
-_CHECKED_PROPERTIES = tuple(
-    dict.fromkeys(
-        [
-            *(p for ps in REQUIRED_PROPERTIES.values() for p in ps),
-            *(p for ps in EMAIL_PROPERTIES.values() for p in ps),
-            "medium",
-        ]
-    )
-)
-_PROPS_STRUCT = "{" + ",".join(f'"{p}":"JSON"' for p in _CHECKED_PROPERTIES) + "}"
-_CTX_STRUCT = '{"channel":"JSON","agentId":"JSON","consent":"JSON"}'
-_EVENTS_WITH_CHECKED_PROPERTIES = tuple(
-    e for e in EVENTS if REQUIRED_PROPERTIES[e] or e in EMAIL_PROPERTIES or e == "Marketing Message Sent"
-)
-
-
-def _property_checks() -> str:
-    """CASE arms for the per-event property rules, over the parsed struct `p`."""
-    arms: list[str] = []
-    for event, props in REQUIRED_PROPERTIES.items():
-        for prop in props:
-            e = event.replace("'", "''")
-            arms.append(
-                f"WHEN event = '{e}' AND coalesce(json_type(p.{prop}), 'NULL') = 'NULL' THEN 'missing_property:{prop}'"
-            )
-            arms.append(f"WHEN event = '{e}' AND json_type(p.{prop}) NOT IN {_SCALAR} THEN 'invalid_property:{prop}'")
-            value = f"(p.{prop}->>'$')"
-            arms.append(f"WHEN event = '{e}' AND {_blank(value)} THEN 'missing_property:{prop}'")
-    for event, props in EMAIL_PROPERTIES.items():
-        for prop in props:
-            e = event.replace("'", "''")
-            arms.append(
-                f"WHEN event = '{e}' AND coalesce(json_type(p.{prop}), 'NULL') <> 'NULL' "
-                f"AND (json_type(p.{prop}) <> 'VARCHAR' "
-                f"OR NOT regexp_matches(trim(p.{prop}->>'$', {_WS}), '{_EMAIL}')) "
-                f"THEN 'invalid_email:properties.{prop}'"
-            )
-    return "\n            ".join(arms)
-
-
-def validation_sql(lenient: bool) -> str:
-    """SQL from the registered Arrow table _day_lines into TEMP table _checked: each line's first
-    broken rule (reason, NULL = valid) and the fields the inserts need.
-
-    One pass, nothing in between is materialised. With `lenient`, the lines of TEMP table
-    _lenient (file_seq, line_number) are not JSON. The line itself is kept for rejected lines only,
-    with its line break (trimmed where it is stored)."""
-    not_lenient = "(file_seq, line_number) NOT IN (SELECT (file_seq, line_number) FROM _lenient)" if lenient else "true"
-    return f"""
-    CREATE OR REPLACE TEMP TABLE _checked AS
-    WITH lines AS (
-        SELECT file_seq, source_file, line_number, line,
-               json_valid(line) AND {not_lenient} AS is_json
-        FROM _day_lines
-    ), objects AS (
-        SELECT *,
-               -- valid JSON whose first non-blank character is an opening brace is an object
-               is_json AND starts_with(ltrim(line, {_WS}), '{{') AS is_object
-        FROM lines
-        WHERE is_json OR NOT {_blank("line")}   -- blank lines are ignored and not counted
-    ), _docs AS (
-        SELECT *,
-               -- only objects are parsed into the event struct: try() falls back to row-by-row
-               -- evaluation for a whole vector when one of its rows fails, so no broken line
-               -- may reach it
-               CASE WHEN is_object THEN try(from_json(line, '{_EVENT_STRUCT}')) END AS j
-        FROM objects
-    ), fields AS (
-        SELECT
-            file_seq, source_file, line_number, line, is_json, is_object,
-            json_type(j.messageId) AS t_mid, j.messageId->>'$' AS message_id,
-            json_type(j.type) AS t_type, j.type->>'$' AS type_value,
-            json_type(j.event) AS t_event, j.event->>'$' AS event,
-            json_type(j.userId) AS t_user, j.userId->>'$' AS user_id,
-            json_type(j.timestamp) AS t_ts, j.timestamp->>'$' AS ts_text,
-            json_type(j.properties) AS t_props,
-            CASE WHEN json_type(j.properties) = 'OBJECT' THEN j.properties END AS props,
-            json_type(j.context) AS t_ctx,
-            CASE WHEN json_type(j.context) = 'OBJECT' THEN j.context END AS ctx
-        FROM _docs
-    ), parsed AS (
-        SELECT *,
-            -- context and the checked properties are parsed once each, the properties only for
-            -- the events whose properties the contract checks
-            from_json(ctx, '{_CTX_STRUCT}') AS c,
-            from_json(CASE WHEN event IN {_sql_list(_EVENTS_WITH_CHECKED_PROPERTIES)} THEN props END,
-                      '{_PROPS_STRUCT}') AS p
-        FROM fields
-    ), typed AS (
-        SELECT *,
-            json_type(c.channel) AS t_channel,
-            c.channel->>'$' AS channel,
-            CASE WHEN json_type(c.agentId) = 'VARCHAR' THEN c.agentId->>'$' END AS agent_id,
-            CASE WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITH_OFFSET}')
-                 THEN TRY_CAST(ts_text AS TIMESTAMPTZ) END AS occurred_at
-        FROM parsed
-    ), checked AS (
-    SELECT *,
-        CASE
-            WHEN NOT is_json THEN 'invalid_json'
-            WHEN NOT is_object THEN 'not_an_object'
-            WHEN coalesce(t_mid, 'NULL') = 'NULL' THEN 'missing_field:messageId'
-            WHEN t_mid <> 'VARCHAR' OR {_blank("message_id")}
-                 OR length(message_id) > {MESSAGE_ID_MAX} THEN 'invalid_message_id'
-            WHEN coalesce(t_type, 'NULL') = 'NULL' THEN 'missing_field:type'
-            WHEN t_type <> 'VARCHAR' OR type_value <> 'track' THEN 'invalid_type'
-            WHEN coalesce(t_event, 'NULL') = 'NULL' THEN 'missing_field:event'
-            WHEN t_event <> 'VARCHAR' OR event NOT IN {_sql_list(EVENTS)} THEN 'unknown_event'
-            WHEN coalesce(t_user, 'NULL') = 'NULL' THEN 'missing_field:userId'
-            WHEN t_user <> 'VARCHAR' OR {_blank("user_id")} THEN 'invalid_user_id'
-            WHEN coalesce(t_ts, 'NULL') = 'NULL' THEN 'missing_field:timestamp'
-            WHEN t_ts = 'VARCHAR' AND regexp_matches(ts_text, '{_TS_WITHOUT_OFFSET}')
-                 THEN 'timestamp_without_offset'
-            WHEN occurred_at IS NULL THEN 'invalid_timestamp'
-            WHEN occurred_at > $latest_allowed THEN 'timestamp_too_late'
-            WHEN coalesce(t_channel, 'NULL') = 'NULL' THEN 'missing_field:context.channel'
-            WHEN t_channel <> 'VARCHAR' OR channel NOT IN {_sql_list(CHANNELS)} THEN 'unknown_channel'
-            WHEN coalesce(t_props, 'NULL') NOT IN ('NULL', 'OBJECT') THEN 'invalid_properties'
-            {_property_checks()}
-            WHEN event = 'Marketing Message Sent'
-                 AND coalesce(json_type(p.medium), 'NULL') <> 'NULL'
-                 AND (json_type(p.medium) <> 'VARCHAR'
-                      OR p.medium->>'$' NOT IN {_sql_list(MEDIUMS)}) THEN 'invalid_property:medium'
-            WHEN event = 'Segment Consent Preference Updated'
-                 AND (coalesce(json_type(c.consent), 'NULL') NOT IN ('NULL', 'OBJECT')
-                      OR coalesce(json_type(c.consent, '$.categoryPreferences'), 'NULL')
-                         NOT IN ('NULL', 'OBJECT'))
-                 THEN 'invalid_property:context.consent.categoryPreferences'
-        END AS reason
-    FROM typed
-    )
-    SELECT file_seq, source_file, line_number, CASE WHEN reason IS NOT NULL THEN line END AS line,
-           t_mid, message_id, event, t_user, user_id, occurred_at, channel, agent_id, props, ctx, reason
-    FROM checked
-    """
-
-
-def _strict_json_ok(line: str) -> bool:
-    def _reject_constant(name: str) -> float:
-        raise ValueError(name)
-
-    try:
-        json.loads(line, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# The day
-# ---------------------------------------------------------------------------------------------
 
 
 def _previous_manifest(con: duckdb.DuckDBPyConnection, day: date) -> str | None:
@@ -437,26 +115,6 @@ def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIng
         for t in ("_checked", "_classified", "_keys"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return recorded_stats(con, day, "ingested")
-
-
-def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    """Parse and validate the day's lines into TEMP table _checked (never the database file)."""
-    # DuckDB's JSON reader is lenient (trailing commas, NaN, Infinity); JSON is not. (Two literal
-    # searches and a regex without alternation: half the time of one regex `,\s*[\]}]|NaN|Infinity`.)
-    suspects = con.execute(
-        r"""SELECT file_seq, line_number, line FROM _day_lines
-            WHERE (contains(line, 'NaN') OR contains(line, 'Infinity') OR regexp_matches(line, ',\s*[\]}]'))
-              AND json_valid(line)"""
-    ).fetchall()
-    bad = [(seq, n) for seq, n, text in suspects if not _strict_json_ok(text)]
-    if bad:
-        con.execute("CREATE OR REPLACE TEMP TABLE _lenient (file_seq INTEGER, line_number BIGINT)")
-        con.executemany("INSERT INTO _lenient VALUES (?, ?)", bad)
-    latest_allowed = end_of_day(day) + timedelta(hours=1)
-    try:
-        con.execute(validation_sql(bool(bad)), {"latest_allowed": latest_allowed})
-    finally:
-        con.execute("DROP TABLE IF EXISTS _lenient")
 
 
 def _classify_duplicates(con: duckdb.DuckDBPyConnection) -> None:

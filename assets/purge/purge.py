@@ -30,14 +30,9 @@ from datetime import date
 import duckdb
 
 from assets.landing.contract import PERSONAL_PROPERTIES
-from assets.purge.scan import (
-    TextColumn,
-    quote,
-    remember_new_target_plaintext,
-    scan_warehouse,
-    tables_with_columns,
-    text_columns,
-)
+from assets.purge.columns import TextColumn, quote, tables_with_columns, text_columns
+from assets.purge.scan import scan_warehouse
+from assets.purge.scan_memory import remember_new_target_plaintext
 from assets.purge.state import load_state
 
 
@@ -174,7 +169,7 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> Non
 
 #: What stands where an erased identifier was found inside a longer value.
 REDACTED = "[erased]"
-#: A character that ends a word (``scan.RUN_RE``).
+#: A character that ends a word (``tokens.RUN_RE``).
 _NOT_WORD = r"[^\pL\pN_]"
 
 
