@@ -76,7 +76,7 @@ class PeakRss:
             self.peak_mb = max(self.peak_mb, last)
 
 
-def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
+def run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> DayOutcome:
     from pipelines.definitions import defs
     from pipelines.jobs import NIGHTLY_JOB_NAME
 
@@ -98,7 +98,7 @@ def _run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> D
     return outcome
 
 
-def _alert(instance, run_id: str) -> None:
+def alert_cli_run(instance, run_id: str) -> None:
     """CLI runs are in-process, so the run-status sensors never see them: send their alerts here."""
     from pipelines.sensors import alert_for_run
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigError, Settings, WarehouseBusy
 from pipelines.console import quiet_console
-from pipelines.day_run import DayOutcome, _alert, _run_day, open_instance, release_abandoned_runs
+from pipelines.day_run import DayOutcome, alert_cli_run, open_instance, release_abandoned_runs, run_day
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -175,9 +175,9 @@ def run_days(
     with open_instance() as instance:
         release_abandoned_runs(instance, tags)
         if len(days) == 1:
-            outcome = _run_day(instance, settings, days[0], tags)
+            outcome = run_day(instance, settings, days[0], tags)
             progress(1, 1, outcome)
-            _alert(instance, outcome.run_id)
+            alert_cli_run(instance, outcome.run_id)
             return [outcome]
     outcomes: list[DayOutcome] = []
     pool = _worker_pool(settings)
@@ -256,6 +256,6 @@ def _run_day_in_worker(settings: Settings, day: date, tags: dict[str, str]) -> D
     global _worker_instance
     if _worker_instance is None:
         _worker_instance = open_instance()
-    outcome = _run_day(_worker_instance, settings, day, tags)
-    _alert(_worker_instance, outcome.run_id)
+    outcome = run_day(_worker_instance, settings, day, tags)
+    alert_cli_run(_worker_instance, outcome.run_id)
     return outcome

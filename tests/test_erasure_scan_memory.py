@@ -29,7 +29,7 @@ from assets.purge import scan, scan_memory
 from assets.purge.purge import REDACTED, purge
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import load_state
-from assets.purge.tokens import _SPECIAL, install_scan_macros
+from assets.purge.tokens import SPECIAL, install_scan_macros
 from pipelines.warehouse import memory_limit_at_most
 from tests.conftest import event
 
@@ -66,9 +66,9 @@ def test_one_join_with_the_memory_finds_what_to_check_and_what_is_gone(tmp_path,
     con.execute("CREATE TEMP TABLE _scan_suspects AS SELECT hash('suspect') AS digest")
     if budget:
         with memory_limit_at_most(con, budget):
-            scan_memory._join_memory(con, everything=everything, gone=gone)
+            scan_memory.join_memory(con, everything=everything, gone=gone)
     else:
-        scan_memory._join_memory(con, everything=everything, gone=gone)
+        scan_memory.join_memory(con, everything=everything, gone=gone)
 
     def same(got: str, expected: str) -> bool:
         """The two queries give the same rows, duplicates counted (EXCEPT ALL both ways)."""
@@ -144,8 +144,8 @@ def digest_remembered(env, value: str) -> bool:
 
 
 def is_special(value: str) -> bool:
-    """Whether the scan's `_SPECIAL` calls the value special (its tokens may be other than itself)."""
-    return scan_sql(f"SELECT {_SPECIAL} FROM (SELECT ?::VARCHAR AS v)", value)
+    """Whether the scan's `SPECIAL` calls the value special (its tokens may be other than itself)."""
+    return scan_sql(f"SELECT {SPECIAL} FROM (SELECT ?::VARCHAR AS v)", value)
 
 
 def first_night(env, account: str, address: str, *values: str) -> None:
@@ -257,14 +257,14 @@ def test_a_night_erasing_thousands_of_subjects_still_searches_instead_of_checkin
         [event("Account Deleted", a, "2026-11-03T10:00:00+01:00") for a in accounts[1:]],
     )
     searched: list[tuple[bool, int]] = []
-    original = scan._prepare_search
+    original = scan.prepare_search
 
     def spy(con):
         result = original(con)
         searched.append((result, con.execute("SELECT count(*) FROM _plain_lower").fetchall()[0][0]))
         return result
 
-    monkeypatch.setattr(scan, "_prepare_search", spy)  # where scan_warehouse looks it up
+    monkeypatch.setattr(scan, "prepare_search", spy)  # where scan_warehouse looks it up
     night(env, "2026-11-03")
 
     assert searched and all(result for result, _ in searched)
@@ -550,13 +550,13 @@ _ALPHABET = st.sampled_from(
 @given(st.lists(st.text(_ALPHABET, max_size=6), min_size=1, max_size=40))
 def test_a_value_that_is_not_special_is_its_only_token(values):
     """The memory looks a plain value up by its own digest only: that is sound only if every value
-    `_SPECIAL` calls plain has no token but itself (no '@', '"', '\\', no trimmable whitespace)."""
+    `SPECIAL` calls plain has no token but itself (no '@', '"', '\\', no trimmable whitespace)."""
     con = duckdb.connect()
     try:
         install_scan_macros(con)
         rows = con.execute(
             f"""SELECT v, erasure_tokens(v) FROM (SELECT unnest($values::VARCHAR[]) AS v)
-                WHERE NOT {_SPECIAL}""",
+                WHERE NOT {SPECIAL}""",
             {"values": values},
         ).fetchall()
     finally:

@@ -24,7 +24,7 @@ _BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     seq: int
     name: str
     path: Path
@@ -37,12 +37,12 @@ def day_folder(inbox: Path, day: date) -> Path:
     return inbox / "events" / day.isoformat()
 
 
-def list_day_files(inbox: Path, day: date) -> list[_Candidate]:
+def list_day_files(inbox: Path, day: date) -> list[Candidate]:
     """The day's event files in file-name order. Symlinks are never followed."""
     folder = day_folder(inbox, day)
     if folder.is_symlink() or not folder.is_dir():
         return []
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     for name in sorted(os.listdir(folder)):
         if not name.endswith(EVENT_SUFFIXES):
             continue
@@ -50,24 +50,24 @@ def list_day_files(inbox: Path, day: date) -> list[_Candidate]:
         # A name that is not UTF-8 (os.listdir's surrogate escapes) is stored with its bytes as \xNN.
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if path.is_symlink():
-            candidates.append(_Candidate(len(candidates), name, path, None, None, "symlink_not_followed"))
+            candidates.append(Candidate(len(candidates), name, path, None, None, "symlink_not_followed"))
             continue
         try:
             st = path.stat()
         except OSError:
-            candidates.append(_Candidate(len(candidates), name, path, None, None, "unreadable"))
+            candidates.append(Candidate(len(candidates), name, path, None, None, "unreadable"))
             continue
         if not path.is_file():
             continue
-        candidates.append(_Candidate(len(candidates), name, path, st.st_size, st.st_mtime_ns))
+        candidates.append(Candidate(len(candidates), name, path, st.st_size, st.st_mtime_ns))
     return candidates
 
 
-def manifest_of(candidates: list[_Candidate]) -> str:
+def manifest_of(candidates: list[Candidate]) -> str:
     return json.dumps([[c.name, c.size, c.mtime_ns, c.problem] for c in candidates])
 
 
-def _read_bytes(c: _Candidate) -> bytes:
+def _read_bytes(c: Candidate) -> bytes:
     with open(c.path, "rb") as fh:
         raw = fh.read()
     if c.name.endswith(".gz"):
@@ -103,7 +103,7 @@ def _split_lines(seq: int, name: str, data: bytes) -> pa.Table:
     )
 
 
-def _read_file(c: _Candidate) -> pa.Table | None:
+def _read_file(c: Candidate) -> pa.Table | None:
     """The file's lines, or None with `c.problem` set when it cannot be read."""
     try:
         return _split_lines(c.seq, c.name, _read_bytes(c))
@@ -114,7 +114,7 @@ def _read_file(c: _Candidate) -> pa.Table | None:
     return None
 
 
-def read_day(candidates: list[_Candidate]) -> tuple[pa.Table, list[_Candidate]]:
+def read_day(candidates: list[Candidate]) -> tuple[pa.Table, list[Candidate]]:
     """All readable lines of the day as one Arrow table, plus the files that could not be read.
 
     Files are read, decompressed, cut and UTF-8 checked in threads (zlib, numpy and Arrow release

@@ -197,7 +197,7 @@ def _strict_json_ok(line: str) -> bool:
     return True
 
 
-def _stage(con: duckdb.DuckDBPyConnection, day: date) -> None:
+def stage_day_lines(con: duckdb.DuckDBPyConnection, day: date) -> None:
     """Parse and validate the day's lines into TEMP table _checked (never the database file)."""
     # DuckDB's JSON reader is lenient (trailing commas, NaN, Infinity); JSON is not. (Two literal
     # searches and a regex without alternation: half the time of one regex `,\s*[\]}]|NaN|Infinity`.)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from assets.landing.event_files import _Candidate, day_folder, list_day_files, manifest_of, read_day
-from assets.landing.event_validation import _stage
+from assets.landing.event_files import Candidate, day_folder, list_day_files, manifest_of, read_day
+from assets.landing.event_validation import stage_day_lines
 from pipelines.safe_text import file_label
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIng
     lines, unreadable = read_day(candidates)
     con.register("_day_lines", lines)
     try:
-        _stage(con, day)
+        stage_day_lines(con, day)
     finally:
         con.unregister("_day_lines")
 
@@ -140,7 +140,7 @@ def _classify_duplicates(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _write(con, day: date, unreadable: list[_Candidate], candidates: list[_Candidate]) -> None:
+def _write(con, day: date, unreadable: list[Candidate], candidates: list[Candidate]) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _keys AS

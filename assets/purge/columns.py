@@ -72,6 +72,6 @@ def tables_with_columns(con: duckdb.DuckDBPyConnection, *columns: str) -> list[t
     return [(s, t) for s, t in rows if (s, t) not in EXEMPT_TABLES]
 
 
-def _column_values(col: TextColumn) -> str:
+def column_values(col: TextColumn) -> str:
     """v: every non-NULL value of the column as text, one row per row."""
     return f"(SELECT {col.sql_column}::VARCHAR AS v FROM {col.sql_table} WHERE {col.sql_column} IS NOT NULL)"

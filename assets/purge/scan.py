@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import duckdb
 
-from assets.purge.columns import TextColumn, _column_values, text_columns
+from assets.purge.columns import TextColumn, column_values, text_columns
 from assets.purge.scan_memory import (
-    _join_memory,
-    _new_targets_sql,
-    _plain_lengths,
-    _prepare_search,
-    _remember_verified,
-    _special_suspects_sql,
-    _state_version,
-    _worth_reading,
+    join_memory,
+    new_targets_sql,
+    plain_lengths,
+    prepare_search,
+    remember_verified,
+    special_suspects_sql,
+    state_version,
+    worth_reading,
 )
-from assets.purge.tokens import _SPECIAL, SCAN_VERSION, install_scan_macros, match_tokens
+from assets.purge.tokens import SCAN_VERSION, SPECIAL, install_scan_macros, match_tokens
 from pipelines.warehouse import memory_limit_at_most
 
 #: Values of tables smaller than this are checked exactly every time and never remembered.
@@ -80,8 +80,8 @@ def _collect_column(
     if wanted is None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _column AS
-                SELECT scan_digest(v) AS digest, count(*) AS n, bool_or({_SPECIAL}) AS special
-                FROM {_column_values(col)} GROUP BY ALL"""
+                SELECT scan_digest(v) AS digest, count(*) AS n, bool_or({SPECIAL}) AS special
+                FROM {column_values(col)} GROUP BY ALL"""
         )
         count, total = con.execute(
             "SELECT coalesce(sum(n), 0), coalesce(sum(digest::HUGEINT * n), 0) FROM _column"
@@ -93,8 +93,8 @@ def _collect_column(
         if count >= MIN_REMEMBERED_ROWS:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _column AS
-                    SELECT scan_digest(v) AS digest, bool_or({_SPECIAL}) AS special
-                    FROM {_column_values(col)} WHERE {wanted} GROUP BY ALL"""
+                    SELECT scan_digest(v) AS digest, bool_or({SPECIAL}) AS special
+                    FROM {column_values(col)} WHERE {wanted} GROUP BY ALL"""
             )
     if count < MIN_REMEMBERED_ROWS:
         return fingerprint
@@ -106,7 +106,7 @@ def _collect_column(
                WHERE NOT special AND digest IN (SELECT scan_digest(plain) FROM _plain_exact)"""
         )
         if con.execute("SELECT count(*) FROM _column WHERE special").fetchall()[0][0]:
-            con.execute(f"INSERT INTO _scan_suspects {_special_suspects_sql(col)}")
+            con.execute(f"INSERT INTO _scan_suspects {special_suspects_sql(col)}")
     return fingerprint
 
 
@@ -116,7 +116,7 @@ def _tokenise_column(
     """Tokens of the column's values to check exactly: all of them, or (with the column's `number`)
     those in TEMP _scan_check, which are among its `wanted` values (skipped unhashed otherwise)."""
     only_wanted = f" WHERE {wanted}" if number is not None and wanted else ""
-    values = f"(SELECT v, scan_digest(v) AS digest FROM {_column_values(col)}{only_wanted})"
+    values = f"(SELECT v, scan_digest(v) AS digest FROM {column_values(col)}{only_wanted})"
     if number is not None:
         values = f"""(SELECT v, digest FROM {values}
                       WHERE digest IN (SELECT digest FROM _scan_check WHERE col = {int(number)}))"""
@@ -148,15 +148,15 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     )
     if not con.execute("SELECT count(*) FROM _targets").fetchall()[0][0]:
         return 0
-    version = _state_version(con)
+    version = state_version(con)
     if con.execute("SELECT list(version) FROM ops.scan_state").fetchall()[0][0] != [version]:
         con.execute("DELETE FROM ops.scan_values")
         con.execute("DELETE FROM ops.scan_targets")
-    new_targets = con.execute(f"SELECT count(*) FROM ({_new_targets_sql()})").fetchall()[0][0]
-    search = bool(new_targets) and _prepare_search(con)
+    new_targets = con.execute(f"SELECT count(*) FROM ({new_targets_sql()})").fetchall()[0][0]
+    search = bool(new_targets) and prepare_search(con)
     everything = bool(new_targets) and not search  # new targets whose plain identifiers are gone
-    lengths = _plain_lengths(con, learn=bool(new_targets))
-    wanted = _worth_reading(None if everything else lengths)
+    lengths = plain_lengths(con, learn=bool(new_targets))
+    wanted = worth_reading(None if everything else lengths)
     targets = _targets_fingerprint(con)
     clean = {
         (t, c): fp
@@ -186,7 +186,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
                 remembered.append(col)
         if remembered:
             with memory_limit_at_most(con, JOIN_MEMORY_LIMIT):
-                _join_memory(con, everything=everything, gone=bool(new_targets))
+                join_memory(con, everything=everything, gone=bool(new_targets))
             for (number,) in con.execute(
                 "SELECT DISTINCT col FROM _scan_check WHERE col IS NOT NULL ORDER BY col"
             ).fetchall():
@@ -201,7 +201,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             """
         )
         with memory_limit_at_most(con, JOIN_MEMORY_LIMIT):
-            _remember_verified(con, version, rebuild=bool(new_targets), checked=bool(remembered))
+            remember_verified(con, version, rebuild=bool(new_targets), checked=bool(remembered))
     finally:
         for temp in ("_scan_tokens", "_scan_keys", "_scan_seen", "_scan_suspects", "_scan_check", "_column"):
             con.execute(f"DROP TABLE IF EXISTS {temp}")

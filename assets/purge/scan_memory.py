@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import duckdb
 
-from assets.purge.columns import TextColumn, _column_values, quote, tables_with_columns
-from assets.purge.tokens import _SPECIAL, EMAIL_TOKEN_RE, SCAN_VERSION, sql_literal
+from assets.purge.columns import TextColumn, column_values, quote, tables_with_columns
+from assets.purge.tokens import EMAIL_TOKEN_RE, SCAN_VERSION, SPECIAL, sql_literal
 
 # ``ops.scan_values`` holds the digest (``scan_digest``, 64 bits) of every distinct value the scan
 # has tokenised, hashed and found free of every key in ``ops.scan_targets`` (the targets of the last
@@ -14,7 +14,7 @@ from assets.purge.tokens import _SPECIAL, EMAIL_TOKEN_RE, SCAN_VERSION, sql_lite
 # targets are added (a new erasure), the old values must be checked against them, but their tokens'
 # keys are not stored. The purge therefore keeps, in a TEMP table and before it removes anything,
 # the plain identifiers of the new targets (``remember_new_target_plaintext``); the scan then reads
-# every value once with a cheap necessary condition (``_special_suspects_sql``: could one of its
+# every value once with a cheap necessary condition (``special_suspects_sql``: could one of its
 # tokens be one of those identifiers? judged by hash joins on the lowercased value's pieces) and
 # checks exactly only the values that pass. Where a new target's plain identifier cannot be found
 # any more, nothing is trusted and every value is checked exactly, as on the first scan. The memory
@@ -24,7 +24,7 @@ from assets.purge.tokens import _SPECIAL, EMAIL_TOKEN_RE, SCAN_VERSION, sql_lite
 # values that merely look alike (``DIGEST_SQL``), but the digest is not keyed or cryptographic, so a
 # value crafted to collide with a remembered one is not ruled out.
 
-# A plain value (not ``_SPECIAL``) has no token but itself, and holds no '@': it can only be the
+# A plain value (not ``SPECIAL``) has no token but itself, and holds no '@': it can only be the
 # plain account id of an erased subject, byte for byte. So it is only worth reading when its length
 # (``strlen``, bytes) is the length of one of the erased account ids searched for. The scan learns
 # those lengths when it first learns a target, from the plain identifier the purge keeps
@@ -35,13 +35,13 @@ from assets.purge.tokens import _SPECIAL, EMAIL_TOKEN_RE, SCAN_VERSION, sql_lite
 # the tokeniser; the column's fingerprint still covers every value.
 
 
-def _state_version(con: duckdb.DuckDBPyConnection) -> str:
+def state_version(con: duckdb.DuckDBPyConnection) -> str:
     """Tokeniser version, DuckDB version (its hash function) and a probe of the HMAC key."""
     probe = con.execute("SELECT hmac_subject('erasure-scan-state')").fetchall()[0][0][:16]
     return f"{SCAN_VERSION}:duckdb-{duckdb.__version__}:{probe}"
 
 
-def _new_targets_sql() -> str:
+def new_targets_sql() -> str:
     return "SELECT DISTINCT kind, key FROM _targets EXCEPT SELECT kind, key FROM ops.scan_targets"
 
 
@@ -52,7 +52,7 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
     the rows that carried them in: account ids by subject_key, e-mails by email_key. Plain values
     only ever live in this TEMP table. Returns the number of new target keys still without one.
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_targets AS {_new_targets_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_targets AS {new_targets_sql()}")
     con.execute(
         """
         CREATE TEMP TABLE IF NOT EXISTS _target_plain (kind VARCHAR, key VARCHAR, plain VARCHAR)
@@ -95,7 +95,7 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]
 
 
-def _prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
+def prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
     """TEMP _plain_exact / _plain_lower: the new targets' plain identifiers (account ids as they are;
     lowercased account ids and normalised e-mails). False when some new target has no known plain
     identifier any more: then every value is checked exactly.
@@ -122,7 +122,7 @@ def _prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
-def _plain_lengths(con: duckdb.DuckDBPyConnection, *, learn: bool) -> list[int] | None:
+def plain_lengths(con: duckdb.DuckDBPyConnection, *, learn: bool) -> list[int] | None:
     """Byte lengths of the plain account ids of tonight's account-id targets, or None when any of
     them is unknown. With `learn`, the lengths of the new targets' plain identifiers (TEMP
     _target_plain) are kept first, by key (``ops.scan_target_lengths``)."""
@@ -145,18 +145,18 @@ def _plain_lengths(con: duckdb.DuckDBPyConnection, *, learn: bool) -> list[int] 
     return None if unknown else [int(n) for n in lengths or []]
 
 
-def _worth_reading(lengths: list[int] | None) -> str | None:
+def worth_reading(lengths: list[int] | None) -> str | None:
     """SQL on v: the values that may hold a target's token - every special value, and the plain
     values as long as an erased account id (see the notes above); None (every value) when a length
     is unknown."""
     if lengths is None:
         return None
     if not lengths:
-        return _SPECIAL
-    return f"(strlen(v) IN ({', '.join(str(int(n)) for n in lengths)}) OR {_SPECIAL})"
+        return SPECIAL
+    return f"(strlen(v) IN ({', '.join(str(int(n)) for n in lengths)}) OR {SPECIAL})"
 
 
-def _special_suspects_sql(col: TextColumn) -> str:
+def special_suspects_sql(col: TextColumn) -> str:
     """Digests of the column's special values that may hold a token of a new target (by joins).
 
     A value's tokens are v, trim(v), its words, its e-mail-like substrings and its JSON string contents. A
@@ -171,7 +171,7 @@ def _special_suspects_sql(col: TextColumn) -> str:
     ws = r"[\t\n\v\f\r ]"
     return f"""
         WITH special AS (
-            SELECT DISTINCT v, scan_digest(v) AS digest FROM {_column_values(col)} WHERE {_SPECIAL}
+            SELECT DISTINCT v, scan_digest(v) AS digest FROM {column_values(col)} WHERE {SPECIAL}
         ), cut AS (
             SELECT digest,
                    unnest([lv] || string_split(lv, '"') || erasure_words(lv)
@@ -186,7 +186,7 @@ def _special_suspects_sql(col: TextColumn) -> str:
     """
 
 
-def _join_memory(con: duckdb.DuckDBPyConnection, *, everything: bool, gone: bool) -> None:
+def join_memory(con: duckdb.DuckDBPyConnection, *, everything: bool, gone: bool) -> None:
     """TEMP _scan_check(col, digest, known): tonight's digests (TEMP _scan_seen) to check exactly -
     those not in the memory and the suspects, or all of them when `everything` - and, with `gone`,
     the memory's digests not seen tonight (col NULL), in one join that reads each side once."""
@@ -201,7 +201,7 @@ def _join_memory(con: duckdb.DuckDBPyConnection, *, everything: bool, gone: bool
     )
 
 
-def _remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, rebuild: bool, checked: bool) -> None:
+def remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, rebuild: bool, checked: bool) -> None:
     """Add the values just found clean to ops.scan_values; after new targets, also drop the values
     that are not present any more and those found holding a target (TEMP _scan_check)."""
     hits = "SELECT digest FROM _warehouse_hits"

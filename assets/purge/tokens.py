@@ -89,7 +89,7 @@ def install_scan_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 #: A value that is not "plain": its tokens may be other than itself (anything but one run of
 #: letters, digits and '_': a word separator, an '@', a '"', whitespace, or nothing at all).
-_SPECIAL = f"(NOT regexp_full_match(v, {sql_literal(RUN_RE)}))"
+SPECIAL = f"(NOT regexp_full_match(v, {sql_literal(RUN_RE)}))"
 
 
 def match_tokens(con: duckdb.DuckDBPyConnection, tokens: str, into: str) -> None:
