@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from pipelines.warehouse import SCHEMA_SQL
-from tests.conftest import event
+from tests.helpers import event
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 #: The areas are the folders of assets/ (each a Python package).

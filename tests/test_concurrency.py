@@ -29,7 +29,7 @@ import pytest
 
 from pipelines.resources import Warehouse
 from pipelines.warehouse import acquire_run_lock, held_locks, lock_path
-from tests.test_crash_safety import report_state, warehouse_state
+from tests.helpers import report_state, warehouse_state
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "concurrency-test-key"

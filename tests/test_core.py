@@ -2,58 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import dagster as dg
 
-from assets.compliance.violations import evaluate_rules
-from assets.core.accounts import build_accounts
-from assets.core.consent import build_consent_history
-from assets.core.membership import build_club_membership
-from assets.landing.exports import ingest_exports
-from assets.landing.ingest import ingest_day
-from tests.conftest import event
+from tests.helpers import CORE_AND_VIOLATIONS, deleted, derive, event, grant, segment, withdraw
+from tests.helpers import core_created as created
 
 D1, D2, D3 = "2026-11-03", "2026-11-04", "2026-11-05"
-CORE_AND_VIOLATIONS = dg.AssetSelection.assets(["compliance", "violations"]).upstream().required_multi_asset_neighbors()
-
-
-def derive(env, day: str | date, *, rules: bool = True) -> None:
-    """Ingest arrival day `day` and rebuild core (and the rules) in SQL, without Dagster: fast."""
-    with env.connect() as con:
-        derive_on(con, env, day, rules=rules)
-
-
-def derive_on(con, env, day: str | date, *, rules: bool = True) -> list | None:
-    """`derive` on an open connection; returns the rules' outcomes (None without the rules)."""
-    day = date.fromisoformat(str(day))
-    ingest_day(con, env.inbox, day)
-    ingest_exports(con, env.inbox, day)
-    build_accounts(con, day)
-    build_consent_history(con, day)
-    build_club_membership(con, day)
-    return evaluate_rules(con, day) if rules else None
-
-
-def created(acc: str, ts: str, email: str | None = None, **kw) -> dict:
-    return event("Account Created", acc, ts, properties={"email": email or f"{acc}@example.cz"}, **kw)
-
-
-def grant(acc: str, ts: str, **kw) -> dict:
-    return event("Marketing Consent Granted", acc, ts, properties={"notice_version": "2026-01", "source": "web"}, **kw)
-
-
-def withdraw(acc: str, ts: str, **kw) -> dict:
-    return event("Marketing Consent Withdrawn", acc, ts, properties={"source": "preferences"}, **kw)
-
-
-def segment(acc: str, ts: str, preferences: dict | None, **kw) -> dict:
-    consent = {} if preferences is None else {"consent": {"categoryPreferences": preferences}}
-    return event("Segment Consent Preference Updated", acc, ts, **consent, **kw)
-
-
-def deleted(acc: str, ts: str, **kw) -> dict:
-    return event("Account Deleted", acc, ts, **kw)
 
 
 def intervals(env, acc: str) -> list[tuple[str, str | None, str | None]]:

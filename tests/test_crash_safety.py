@@ -47,11 +47,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import MANIFEST, report_state, warehouse_state
+
 REPO = Path(__file__).resolve().parents[1]
 KEY = "crash-test-key-9f1c"
 DAY = "2026-10-01"
 REPORT_FILES = ("compliance_report.html", "summary.json", "violations.csv", "erasure_register.csv")
-MANIFEST = "MANIFEST.sha256"
 #: How write_atomic names its temporary files: `.<name>.<random>.tmp` beside the file.
 TEMP_FILE = re.compile(r"^\.(?P<name>[^/]+)\.[^./]+\.tmp$")
 #: The phases the kills must reach (asset functions, by module).
@@ -62,34 +63,7 @@ PHASES = {
     "compaction.assets:warehouse_compaction",
     "reports.report:compliance_report",
 }
-#: The erasure scan's memory: ops.scan_cache remembers columns found clean (by a fingerprint of
-#: their values), ops.scan_values values found clean (by a digest). What they hold depends on which
-#: rows existed when each scan ran (the rerun after a kill scans the killed run's report rows; the
-#: uninterrupted run scanned before it wrote them), and they fingerprint run ids and themselves.
-#: They are performance caches, not content: a stale entry would show as a wrong erasure status or
-#: check result, and those are compared.
-VOLATILE_TABLES = {"ops.scan_cache", "ops.scan_values"}
 COMPACTION_STEP = "compaction.assets:warehouse_compaction"
-GENERATED_AT = re.compile(rb'<time id="generated-at" datetime="[^"]*">[^<]*</time>')
-
-#: Columns whose values legitimately differ between two runs over the same inputs: wall-clock times,
-#: Dagster run ids and the compaction's byte sizes (a copied DuckDB file's size depends on the
-#: history of the file it was copied from). Every other column of every table is compared, ops.*
-#: bookkeeping included, except the tables in VOLATILE_TABLES.
-VOLATILE_COLUMNS = {
-    "landing.files": {"ingested_at"},
-    "landing.export_files": {"ingested_at"},
-    "ops.ingested_days": {"ingested_at"},
-    "ops.runs": {"dagster_run_id", "finished_at"},
-    "ops.check_results": {"dagster_run_id"},
-    "reports.daily_summary": {"dagster_run_id", "generated_at"},
-    "compliance.purge_log": {"purged_at"},
-    "ops.compaction_due": {"requested_at"},
-    "ops.compactions": {"bytes_before", "bytes_after", "compacted_at"},
-    "ops.inbox_scans": {"scanned_at"},
-    "ops.retention_log": {"deleted_at"},
-    "ops.schema_migrations": {"applied_at"},
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,65 +344,6 @@ def new_trial(base: Path, name: str) -> Trial:
     trial.root.mkdir()
     shutil.copytree(base / "inbox", trial.inbox)
     return trial
-
-
-def _quote(*parts: str) -> str:
-    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
-
-
-def warehouse_state(path: Path, volatile: dict[str, set[str]] | None = None) -> dict[str, tuple[int, str]]:
-    """{schema.table: (rows, sha256 of the columns and the ordered rows without volatile columns)}."""
-    volatile = {
-        t: VOLATILE_COLUMNS.get(t, set()) | (volatile or {}).get(t, set())
-        for t in {*VOLATILE_COLUMNS, *(volatile or {})}
-    }
-    import duckdb
-
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        state = {}
-        tables = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"
-        ).fetchall()
-        for schema, table in tables:
-            name = f"{schema}.{table}"
-            if name in VOLATILE_TABLES:
-                continue
-            columns = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-                    "ORDER BY column_index",
-                    [schema, table],
-                ).fetchall()
-            ]
-            kept = [c for c in columns if c not in volatile.get(name, set())]
-            rows = con.execute(
-                f"SELECT {', '.join(_quote(c) for c in kept)} FROM {_quote(schema, table)} ORDER BY ALL"
-            ).fetchall()
-            digest = hashlib.sha256(json.dumps(columns).encode())
-            for row in rows:
-                digest.update(repr(row).encode())
-            state[name] = (len(rows), digest.hexdigest())
-        return state
-    finally:
-        con.close()
-
-
-def report_state(folder: Path, volatile: tuple[re.Pattern, ...] = ()) -> dict[str, bytes]:
-    """The day's report files; the page without its generation timestamp (the only volatile part)."""
-    files = {}
-    for path in sorted(folder.iterdir()):
-        data = path.read_bytes()
-        if path.name == "compliance_report.html":
-            assert len(GENERATED_AT.findall(data)) == 1
-            data = GENERATED_AT.sub(b"<time/>", data)
-            for pattern in volatile:
-                data = pattern.sub(b"", data)
-        if path.name == MANIFEST:
-            data = b"\n".join(line for line in data.splitlines() if not line.endswith(b"compliance_report.html"))
-        files[path.name] = data
-    return files
 
 
 def assert_no_partial_report(trial: Trial, *, after_completion: bool) -> None:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from tests.conftest import event
+from tests.helpers import event
 
 
 def test_definitions_load_with_job_and_schedule():

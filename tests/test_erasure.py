@@ -18,23 +18,17 @@ import duckdb
 import pytest
 
 from assets.compaction.assets import WAREHOUSE_COMPACTION
-from assets.compliance.violations import VIOLATIONS, evaluate_rules
+from assets.compliance.violations import VIOLATIONS
 from assets.core.accounts import ACCOUNTS as CORE_ACCOUNTS
-from assets.core.accounts import build_accounts
-from assets.core.consent import build_consent_history
-from assets.core.membership import build_club_membership
 from assets.erasure.assets import ERASURE_REGISTER, RAW_RETENTION
-from assets.erasure.retention import apply_retention
 from assets.erasure.verifier import build_register
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.landing.contract import PERSONAL_PROPERTIES
-from assets.landing.exports import ingest_exports
-from assets.landing.ingest import ingest_day
 from assets.purge.assets import PURGE_LOG
-from assets.purge.purge import REDACTED, purge
+from assets.purge.purge import REDACTED
 from assets.purge.state import DUE_DATE_SQL, due_date
 from pipelines.clock import PRAGUE
-from tests.conftest import event
+from tests.helpers import created, deleted, email_changed, event, night, register, run_job, text_columns, unique
 
 #: Ingestion and the erasure assets only: independent of the other modules' progress.
 ERASURE_ONLY = dg.AssetSelection.assets(
@@ -46,77 +40,10 @@ WAREHOUSE = (
     ERASURE_ONLY
     | dg.AssetSelection.assets(CORE_ACCOUNTS, VIOLATIONS, ["core", "consent_history"], ["core", "club_membership"])
 ).without_checks() | dg.AssetSelection.checks_for_assets(WAREHOUSE_COMPACTION, ERASURE_REGISTER)
-ERASURE_STEPS = ("purge__purge_log", "erasure__raw_retention", "erasure__erasure_register", "compaction__warehouse")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex}"
 
 
 def high_entropy_email() -> str:
     return f"zq{uuid.uuid4().hex}@example.cz"
-
-
-def created(account_id: str, ts: str, email: str, **props: str) -> dict:
-    return event("Account Created", account_id, ts, properties={"email": email, **props})
-
-
-def email_changed(account_id: str, ts: str, new: str, previous: str) -> dict:
-    return event(
-        "Email Changed",
-        account_id,
-        ts,
-        channel="care_center",
-        agentId="agent-1",
-        properties={"email": new, "previous_email": previous},
-    )
-
-
-def deleted(account_id: str, ts: str) -> dict:
-    return event("Account Deleted", account_id, ts)
-
-
-def night(env, day: str | date, *, rules: bool = False) -> None:
-    """One night of the erasure flow without Dagster: ingest, purge, retention, register (and,
-    with `rules`, the core tables and the rules)."""
-    day = date.fromisoformat(str(day))
-    with env.connect() as con:
-        ingest_day(con, env.inbox, day)
-        ingest_exports(con, env.inbox, day)
-        purge(con, day)
-        apply_retention(con, env.inbox, day, env.retention_days)
-        build_register(con, day, env.inbox)
-        if rules:
-            build_accounts(con, day)
-            build_consent_history(con, day)
-            build_club_membership(con, day)
-            evaluate_rules(con, day)
-
-
-def register(env) -> dict[str, tuple]:
-    rows = env.query(
-        """SELECT subject_key, status, due_date, residual_locations, verified_on, deleted_at, erased_on
-           FROM compliance.erasure_register"""
-    )
-    return {r[0]: r[1:] for r in rows}
-
-
-def run_job(env, day: str, selection=None) -> dg.ExecuteInProcessResult:
-    """Run the Dagster job for `day`; the ingestion and erasure steps must succeed."""
-    result = env.run(day, selection=selection)
-    failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert not [s for s in failed if s.startswith(("ingest_arrival_day", "landing__", *ERASURE_STEPS))], failed
-    return result
-
-
-def text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
-    return con.execute(
-        """SELECT c.table_schema, c.table_name, c.column_name
-           FROM information_schema.columns c
-           JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
-           WHERE t.table_type = 'BASE TABLE' AND c.table_catalog = current_database()
-             AND (c.data_type LIKE '%VARCHAR%' OR c.data_type LIKE '%JSON%')"""
-    ).fetchall()
 
 
 def plain_hits(env, needles: list[str]) -> list[tuple[str, str, str]]:

@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.purge.purge import REDACTED
-from tests.conftest import event
-from tests.test_erasure import created, deleted, night, register, text_columns, unique
+from tests.helpers import created, deleted, event, night, register, text_columns, unique
 
 DAY1, DAY2 = "2026-11-02", "2026-11-03"
 #: Characters that end a word: whitespace, punctuation and JSON syntax (not letters, digits, '_').

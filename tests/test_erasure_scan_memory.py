@@ -30,7 +30,7 @@ from assets.purge.purge import REDACTED, purge
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import load_state
 from pipelines.warehouse import memory_limit_at_most
-from tests.conftest import event
+from tests.helpers import event
 
 
 @pytest.fixture
@@ -477,7 +477,7 @@ def test_a_column_found_clean_is_read_again_only_when_its_values_change(env, rem
 @pytest.mark.slow
 def test_generated_nights_give_the_same_outcome_with_and_without_the_memory(tmp_path, monkeypatch):
     from generator import generate
-    from tests.conftest import Env
+    from tests.helpers import Env
 
     start, days = date(2026, 10, 26), 5
     outcomes = []

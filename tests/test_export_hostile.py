@@ -27,8 +27,7 @@ from hypothesis import strategies as st
 from assets.landing.exports import ingest_exports
 from pipelines.keys import email_key, subject_key
 from pipelines.warehouse import connect
-from tests.conftest import TEST_KEY, event
-from tests.test_erasure import night
+from tests.helpers import TEST_KEY, event, night
 
 DAY = "2026-11-02"
 HOSTILE_NAMES = [

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from assets.landing.contract import CHANNELS, EVENTS, REQUIRED_PROPERTIES
 from assets.landing.ingest import ingest_day
 from pipelines.warehouse import connect
-from tests.conftest import TEST_KEY
+from tests.helpers import TEST_KEY
 
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 BOM = b"\xef\xbb\xbf"

@@ -21,7 +21,7 @@ from checks.core import accounts_expectations, club_membership_expectations, con
 from checks.gx.runner import Expect, validate_frame
 from checks.landing import landing_batch_expectations, landing_files_expectations
 from pipelines.clock import PRAGUE, end_of_day, start_of_day
-from tests.conftest import event
+from tests.helpers import event
 
 D = date(2026, 11, 3)
 END = end_of_day(D)

@@ -18,7 +18,7 @@ import pytest
 from assets.landing.contract import REJECTION_REASONS, REQUIRED_PROPERTIES
 from assets.landing.ingest import ingest_day
 from pipelines.warehouse import connect
-from tests.conftest import TEST_KEY, event
+from tests.helpers import TEST_KEY, event
 
 DAY = date(2026, 11, 3)  # CET (+01:00): end of DAY is 2026-11-04T00:00:00+01:00
 TS = "2026-11-03T09:15:00+01:00"

@@ -29,7 +29,6 @@ import io
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import dagster as dg
 import pytest
 
 from pipelines.safe_text import file_label
+from tests.helpers import contents
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "pii-scan-test-key"
@@ -270,25 +270,6 @@ def forms(value: str) -> set[bytes]:
         html.escape(value, quote=False).encode(),
         value.replace('"', '""').encode(),
     }
-
-
-def sqlite_dump(path: Path) -> bytes:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return "\n".join(con.iterdump()).encode("utf-8", "surrogateescape")
-    finally:
-        con.close()
-
-
-def contents(root: Path) -> dict[str, bytes]:
-    """Every file under `root` as bytes; an SQLite database also as its logical dump."""
-    found = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        found[str(path.relative_to(root))] = data
-        if data.startswith(b"SQLite format 3\x00"):
-            found[f"{path.relative_to(root)} (dump)"] = sqlite_dump(path)
-    return found
 
 
 def leaks(blobs: dict[str, bytes], values: set[str]) -> list[tuple[str, str, str]]:

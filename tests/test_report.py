@@ -24,7 +24,7 @@ from assets.reports.summary import rule_ids
 from checks.reports import evaluate_reconciliation, evaluate_rule_ids, evaluate_summary
 from checks.reports_files import evaluate_files
 from pipelines.clock import PRAGUE, end_of_day, start_of_day
-from tests.conftest import event
+from tests.helpers import event
 
 D = date(2026, 11, 3)
 START, END = start_of_day(D), end_of_day(D)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.safe_text import file_label
-from tests.conftest import event
+from tests.helpers import event
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"

@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Env, event
-from tests.test_erasure import created, deleted, email_changed, night, run_job, unique
+from tests.helpers import Env, created, deleted, email_changed, event, night, run_job, unique
 
 START = date(2026, 11, 2)
 DAYS = 4

@@ -13,7 +13,7 @@ from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
 from assets.purge.assets import PURGE_LOG
-from tests.conftest import event
+from tests.helpers import event
 
 D = date(2026, 10, 29)
 

@@ -11,8 +11,8 @@ import pytest
 from assets.compliance.care_hours import care_hours_on
 from assets.compliance.rules import RULES, RULES_BY_ID
 from assets.compliance.violations import unmatched_export_rows
-from tests.conftest import event
-from tests.test_core import CORE_AND_VIOLATIONS, created, deleted, derive, derive_on, grant, segment, withdraw
+from tests.helpers import CORE_AND_VIOLATIONS, deleted, derive, derive_on, event, grant, segment, withdraw
+from tests.helpers import core_created as created
 
 D1, D2, D3 = "2026-11-03", "2026-11-04", "2026-11-05"
 PRAGUE = ZoneInfo("Europe/Prague")

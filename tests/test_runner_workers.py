@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import pytest
 
 from pipelines import config, runner
-from tests.conftest import event
+from tests.helpers import event
 
 FIRST = date(2026, 10, 1)
 

@@ -21,7 +21,7 @@ import pytest
 
 from pipelines.config import DEV_HASH_KEY
 from pipelines.resources import Warehouse
-from tests.test_pii_leaks import contents
+from tests.helpers import contents
 
 REPO = Path(__file__).resolve().parents[1]
 #: Distinctive, so that any occurrence anywhere is this key.

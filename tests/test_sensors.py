@@ -19,7 +19,7 @@ import pytest
 from pipelines import notify, sensors
 from pipelines.jobs import NIGHTLY_JOB_NAME
 from pipelines.partitions import nightly_partitions
-from tests.conftest import event
+from tests.helpers import event
 
 PII = ["jana.novakova@example.cz", "Nováková", "Vinohradská 12", "acc_000042"]
 
