@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the report's browser test (tests/test_report_browser.py).
+# Headless Chromium for the report's browser test (tests/reports/test_report_browser.py).
 #
 #   tests/setup_browser.sh     install Debian's `chromium` and `chromium-driver` with apt-get when
 #                              either is missing, then print the path of the browser binary.

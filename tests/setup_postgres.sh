@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throw-away PostgreSQL server for the deployment test (tests/test_postgres.py).
+# A throw-away PostgreSQL server for the deployment test (tests/pipelines/test_postgres.py).
 #
 #   tests/setup_postgres.sh start [DIR]   install Debian's postgresql if missing, create a cluster in DIR
 #                                         (default: a new /tmp/dagster-pg.XXXXXX), start it on a free

@@ -67,7 +67,7 @@ EMAIL_PLACEHOLDER = "[e-mail removed]"
 #: A maintained validator (`email-validator`, not installed; `validators`, installed) tells whether
 #: a whole string IS an address. The check must FIND one inside arbitrary text in linear time,
 #: which neither does; hence a regular expression, tested both ways with hypothesis
-#: (tests/test_email_search.py).
+#: (tests/reports/test_email_search.py).
 _ATEXT_SIGNS = "!#$%&*+/=?^`{|}~.\\-"  # RFC 5322 atext besides letters, digits and '_' (in \w); no '
 
 

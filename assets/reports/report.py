@@ -20,7 +20,7 @@ UPSTREAM = [VIOLATIONS, ERASURE_REGISTER, ACCOUNTS, CONSENT_HISTORY, CLUB_MEMBER
 #: The report reads the day's ops.check_results, so every check of its upstream assets must have
 #: run first. The in-process executor starts the ready step with the highest dagster/priority
 #: (default 0); at the lowest priority the report waits until no other step is ready, i.e. until
-#: every check of every upstream asset has run (tests/test_report.py verifies it).
+#: every check of every upstream asset has run (tests/reports/test_report.py verifies it).
 REPORT_PRIORITY = -100
 
 

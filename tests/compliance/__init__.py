@@ -1,0 +1,1 @@
+"""Compliance: the policy rules and the violations ledger (assets/compliance/)."""

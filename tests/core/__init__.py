@@ -1,0 +1,1 @@
+"""Core state: accounts, consent history and CLUB membership (assets/core/)."""

@@ -1,0 +1,1 @@
+"""The synthetic inbox generator (generator/) and its isolation from the pipeline runtime."""

@@ -1,0 +1,1 @@
+"""Landing: ingestion of the arrival-day event files and the downstream exports (assets/landing/)."""

@@ -1,0 +1,394 @@
+"""`python -m pipelines ...` in a subprocess (CONTRACT 3): backfill, nightly catch-up, exit codes."""
+
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.day_run import redact
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "cli-test-key"
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+class Cli:
+    def __init__(self, root: Path):
+        self.root = root
+        self.inbox = root / "inbox"
+        self.warehouse = root / "warehouse.duckdb"
+        self.reports = root / "reports"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPLIANCE_", "DAGSTER_"))}
+        self.env.update(
+            {
+                "COMPLIANCE_INBOX": str(self.inbox),
+                "COMPLIANCE_WAREHOUSE": str(self.warehouse),
+                "COMPLIANCE_REPORTS": str(self.reports),
+                "COMPLIANCE_HASH_KEY": KEY,
+                "DAGSTER_HOME": str(root / "dagster_home"),
+                "PYTHONPATH": str(REPO),
+            }
+        )
+
+    def __call__(self, *args: str, timeout: float = 300, **env: str | None) -> subprocess.CompletedProcess:
+        run_env = dict(self.env)
+        for k, v in env.items():
+            if v is None:
+                run_env.pop(k, None)
+            else:
+                run_env[k] = v
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines", *args],
+            cwd=REPO,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        # whatever happens, the console never shows an e-mail address
+        output = proc.stdout + proc.stderr
+        assert not EMAIL.search(output), f"e-mail address in CLI output: {EMAIL.search(output).group(0)!r}"
+        assert "Traceback" not in output, output[-3000:]
+        return proc
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    c = Cli(tmp_path)
+    c.inbox.mkdir()
+    return c
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+def generate(cli: Cli, start: str, days: int, *extra: str) -> dict:
+    proc = cli(
+        "generate",
+        *("--out", str(cli.inbox), "--accounts", "200", "--days", str(days), "--start", start, "--seed", "1"),
+        *("--bad-line-rate", "0.03", "--duplicate-rate", "0.02", "--quiet", *extra),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((cli.inbox / "_plan" / "plan.json").read_text())
+
+
+def landing_by_day(cli: Cli) -> dict[str, dict]:
+    """What the warehouse holds per arrival day, in the shape of the generator's plan."""
+    got: dict[str, dict] = {}
+    for day, file, received, accepted, duplicates, rejected in cli.query(
+        "SELECT arrival_date::VARCHAR, source_file, received, accepted, duplicates, rejected FROM landing.files"
+    ):
+        d = got.setdefault(day, {"received": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "files": {}})
+        d["files"][file] = {"received": received, "accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+        for k, v in zip(
+            ("received", "accepted", "duplicates", "rejected"), (received, accepted, duplicates, rejected), strict=True
+        ):
+            d[k] += v
+    for day, reason, n in cli.query(
+        "SELECT arrival_date::VARCHAR, reason, count(*) FROM landing.rejected GROUP BY ALL"
+    ):
+        got[day].setdefault("rejected_by_reason", {})[reason] = n
+    for day, n in cli.query("SELECT arrival_date::VARCHAR, count(*) FROM landing.events GROUP BY ALL"):
+        got[day]["events_rows"] = n
+    for d in got.values():
+        d.setdefault("rejected_by_reason", {})
+        d.setdefault("events_rows", 0)
+    return got
+
+
+def assert_matches_plan(got: dict, plan: dict, days: list[str]) -> None:
+    for day in days:
+        expected = plan["days"][day]
+        assert got[day]["files"] == expected["files"], day
+        for k in ("received", "accepted", "duplicates", "rejected", "rejected_by_reason"):
+            assert got[day][k] == expected[k], (day, k)
+        assert got[day]["events_rows"] == expected["accepted"], day
+
+
+def day_list(start: str, n: int) -> list[str]:
+    first = date.fromisoformat(start)
+    return [(first + timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def landing_snapshot(cli: Cli, days: list[str]) -> list:
+    """The landing rows of `days`, without the columns an erasure may blank in a later run."""
+    marks = ",".join(f"'{d}'" for d in days)
+    return [
+        cli.query(
+            "SELECT message_id, event, subject_key, occurred_at, channel, consent_granted, email_key, source_file, "
+            f"line_number, arrival_date FROM landing.events WHERE arrival_date IN ({marks}) ORDER BY ALL"
+        ),
+        cli.query(
+            "SELECT source_file, line_number, reason, subject_key, message_id, arrival_date "
+            f"FROM landing.rejected WHERE arrival_date IN ({marks}) ORDER BY ALL"
+        ),
+        cli.query(f"SELECT * FROM landing.files WHERE arrival_date IN ({marks}) ORDER BY ALL"),
+    ]
+
+
+def test_redact_masks_values_and_addresses():
+    line = "Conversion Error: Could not convert string 'jana@example.cz' to INT32; got \"Národní 1\" from x@y.cz"
+    assert redact(line) == "Conversion Error: Could not convert string '…' to INT32; got '…' from <e-mail>"
+    assert len(redact("x" * 1000)) == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end over generated days
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_backfill_then_nightly_hold_exactly_what_the_generator_planned(cli):
+    # Oct 24-26 2026 includes the 25-hour DST day; the last day also gets an unreadable file
+    start, n = "2026-10-24", 3
+    plan = generate(cli, start, n, "--corrupt-files", "1")
+    days = day_list(start, n)
+
+    proc = cli("backfill", "--from", days[0], "--to", days[1])
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert [line.split()[1] for line in progress] == days[:2]  # one line a day, in order
+    got = landing_by_day(cli)
+    assert set(got) == set(days[:2])
+    assert_matches_plan(got, plan, days[:2])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SECURITY WARNING" not in proc.stderr  # a real key is set
+    for day in days[:2]:
+        assert (cli.reports / day / "summary.json").is_file()
+    before = landing_snapshot(cli, days[:2])
+
+    # nightly for the last day: days 1-2 were run, so only day 3 runs
+    proc = cli("nightly", "--date", days[2])
+    got = landing_by_day(cli)
+    assert_matches_plan(got, plan, days)
+    assert got[days[2]]["files"]["part-9999.jsonl.gz"] == {"received": 1, "accepted": 0, "duplicates": 0, "rejected": 1}
+    assert landing_snapshot(cli, days[:2]) == before  # earlier days are not ingested again
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Catching up" not in proc.stdout
+    assert [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("[")] == [days[2]]
+    assert sorted(d for (d,) in cli.query("SELECT DISTINCT run_date::VARCHAR FROM ops.runs")) == days
+
+    # CLI runs alert like scheduled ones (the generator plants violations): counts by rule, no identities
+    alerts = [json.loads(line) for line in (cli.reports / "alerts.jsonl").read_text().splitlines()]
+    found = {a["day"]: a for a in alerts if a["event"] == "violations_found"}
+    assert found, alerts
+    for day, alert in found.items():
+        summary = json.loads((cli.reports / day / "summary.json").read_text())
+        assert alert["counts"] == {r: v["new"] for r, v in summary["violations"].items() if v["new"]}
+    assert "@" not in (cli.reports / "alerts.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_nightly_catches_up_in_order_and_a_rerun_changes_nothing(cli):
+    start, n = "2026-10-01", 2
+    plan = generate(cli, start, n)
+    days = day_list(start, n)
+    proc = cli("nightly", "--date", days[-1], COMPLIANCE_HASH_KEY=None)
+    assert "Catching up on 1 unprocessed day(s)" in proc.stdout
+    assert [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("[")] == days
+    assert "SECURITY WARNING" in proc.stderr and "COMPLIANCE_HASH_KEY" in proc.stderr
+    assert_matches_plan(landing_by_day(cli), plan, days)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(d for (d,) in cli.query("SELECT DISTINCT run_date::VARCHAR FROM ops.runs")) == days
+
+    everything = landing_snapshot(cli, days)
+    summary = (cli.reports / days[-1] / "summary.json").read_text()
+    proc = cli("nightly", "--date", days[-1], COMPLIANCE_HASH_KEY=None)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Catching up" not in proc.stdout
+    assert landing_snapshot(cli, days) == everything
+    assert (
+        json.loads((cli.reports / days[-1] / "summary.json").read_text())["quality"] == json.loads(summary)["quality"]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage and configuration errors: exit 2 with one clear line, before anything runs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["nightly", "--date", "2026-02-30"], "invalid date"),
+        (["nightly", "--date", "yesterday"], "invalid date"),
+        (["backfill", "--from", "2026-10-01", "--to", "2026-13-01"], "invalid date"),
+        (["nightly", "--date", "9999-12-31"], "invalid date"),  # its end of day does not exist
+        (["backfill", "--from", "0001-01-01", "--to", "2026-10-01"], "invalid date"),
+        (["backfill", "--from", "2026-10-05", "--to", "2026-10-01"], "after --to"),
+        (["nightly"], "--date"),
+        (["backfill", "--from", "2026-10-01"], "--to"),
+        (["fortnightly"], "invalid choice"),
+        ([], "required"),
+    ],
+    ids=[
+        "Feb 30",
+        "words",
+        "month 13",
+        "year 9999",
+        "year 1",
+        "from after to",
+        "no date",
+        "no --to",
+        "unknown command",
+        "no command",
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
+    proc = cli(*args, timeout=60)
+    assert proc.returncode == 2
+    assert fragment in one_error_line(proc)
+    assert proc.stdout == ""
+    assert not cli.warehouse.exists()
+
+
+def test_missing_inbox_exits_2(cli, tmp_path):
+    proc = cli("nightly", "--date", "2026-10-01", COMPLIANCE_INBOX=str(tmp_path / "nowhere"), timeout=60)
+    assert proc.returncode == 2
+    assert "COMPLIANCE_INBOX" in one_error_line(proc)
+
+
+def test_unwritable_reports_folder_exits_2(cli, tmp_path):
+    # root ignores permission bits, so use a path under a regular file, which nobody can create
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = cli("backfill", "--from", "2026-10-01", "--to", "2026-10-01", COMPLIANCE_REPORTS=str(blocker / "reports"))
+    assert proc.returncode == 2
+    assert "reports folder" in one_error_line(proc)
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        proc = cli("nightly", "--date", "2026-10-01", COMPLIANCE_REPORTS=str(locked))
+        assert proc.returncode == 2
+        assert "not writable" in one_error_line(proc)
+
+
+@pytest.mark.parametrize(
+    "command", [["nightly", "--date", "2026-10-01"], ["backfill", "--from", "2026-10-01", "--to", "2026-10-02"]]
+)
+def test_a_warehouse_that_is_not_a_duckdb_database_exits_2(cli, command):
+    cli.warehouse.write_text("this is not a database\n")
+    proc = cli(*command, timeout=120)
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert "not a usable DuckDB database" in line and "COMPLIANCE_WAREHOUSE" in line
+    assert cli.warehouse.read_text() == "this is not a database\n"  # left as it was
+
+
+@pytest.mark.parametrize(
+    "variable, make, fragment",
+    [
+        ("COMPLIANCE_WAREHOUSE", lambda root: root / "wh-dir", "is not a file"),
+        ("COMPLIANCE_WAREHOUSE", lambda root: root / "a-file" / "warehouse.duckdb", "warehouse folder"),
+        ("DAGSTER_HOME", lambda root: root / "a-file" / "dagster_home", "DAGSTER_HOME"),
+        ("COMPLIANCE_RAW_RETENTION_DAYS", lambda root: "four weeks", "COMPLIANCE_RAW_RETENTION_DAYS"),
+    ],
+    ids=["warehouse is a folder", "warehouse under a file", "dagster home under a file", "bad retention"],
+)
+def test_bad_configuration_exits_2(cli, tmp_path, variable, make, fragment):
+    (tmp_path / "wh-dir").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    proc = cli("nightly", "--date", "2026-10-01", timeout=120, **{variable: str(make(tmp_path))})
+    assert proc.returncode == 2
+    assert fragment in one_error_line(proc)
+
+
+@pytest.mark.parametrize(
+    "command", [["nightly", "--date", "2026-10-01"], ["backfill", "--from", "2026-10-01", "--to", "2026-10-02"]]
+)
+@pytest.mark.parametrize(
+    "variable, value, fragment",
+    [
+        ("COMPLIANCE_RAW_RETENTION_DAYS", "1000000000", "COMPLIANCE_RAW_RETENTION_DAYS must be a whole number"),
+        ("COMPLIANCE_RAW_RETENTION_DAYS", "٢٨", "COMPLIANCE_RAW_RETENTION_DAYS must be a whole number"),
+        ("COMPLIANCE_COMPACTION_DELAY_DAYS", "+6", "COMPLIANCE_COMPACTION_DELAY_DAYS must be a whole number"),
+        ("COMPLIANCE_DUCKDB_MEMORY_LIMIT", "-1GB", "COMPLIANCE_DUCKDB_MEMORY_LIMIT='-1GB' is not a DuckDB memory size"),
+    ],
+    ids=["retention overflow", "retention arabic-indic digits", "delay with a sign", "negative memory limit"],
+)
+def test_an_out_of_bounds_number_is_refused_before_any_run(cli, command, variable, value, fragment):
+    """1000000000 days crashed the retention step with OverflowError (exit 1, no report): now the
+    CLI refuses it at start, exit 2, one line, and nothing is created."""
+    events = cli.inbox / "events" / "2026-10-01"
+    events.mkdir(parents=True)
+    (events / "a.jsonl").write_text("")
+    proc = cli(*command, timeout=120, **{variable: value})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert fragment in one_error_line(proc)
+    assert proc.stdout == ""
+    assert not (cli.reports / "2026-10-01").exists()
+    assert not cli.warehouse.exists()
+
+
+@pytest.mark.parametrize("key", [None, "", "   "])
+def test_production_without_a_key_exits_2_with_one_line(cli, key):
+    proc = cli("nightly", "--date", "2026-10-01", COMPLIANCE_ENV="production", COMPLIANCE_HASH_KEY=key, timeout=60)
+    assert proc.returncode == 2
+    assert "COMPLIANCE_HASH_KEY" in one_error_line(proc)
+    assert not cli.warehouse.exists()
+
+
+def test_dev_key_warning_is_printed_when_no_key_is_set(cli):
+    # the warning comes before any work; the inverted range then stops the run cheaply
+    proc = cli("backfill", "--from", "2026-10-02", "--to", "2026-10-01", COMPLIANCE_HASH_KEY=None, timeout=60)
+    assert proc.returncode == 2
+    assert "SECURITY WARNING" in proc.stderr and "COMPLIANCE_HASH_KEY is not set" in proc.stderr
+    proc = cli("backfill", "--from", "2026-10-02", "--to", "2026-10-01", timeout=60)
+    assert "SECURITY WARNING" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Exit 3: another process holds the warehouse
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_second_cli_run_exits_3_while_the_lock_is_held(cli):
+    lock = cli.warehouse.with_name(cli.warehouse.name + ".lock")
+    with open(lock, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = cli("nightly", "--date", "2026-10-01", timeout=60)
+        assert proc.returncode == 3
+        assert "lock" in one_error_line(proc)
+        proc = cli("backfill", "--from", "2026-10-01", "--to", "2026-10-02", timeout=60)
+        assert proc.returncode == 3
+    assert not cli.reports.joinpath("2026-10-01").exists()
+
+
+def test_a_process_holding_the_duckdb_file_open_means_exit_3(cli):
+    con = duckdb.connect(str(cli.warehouse))  # e.g. a run started from the Dagster UI
+    try:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+        proc = cli("backfill", "--from", "2026-10-01", "--to", "2026-10-01", timeout=120)
+        assert proc.returncode == 3
+        assert "another process" in one_error_line(proc)
+    finally:
+        con.close()
+
+
+def test_days_after_today_run_without_an_unknown_partition(cli):
+    """The partitions end with yesterday; the CLI widens the window for later days (e.g. test data)."""
+    from pipelines.partitions import today_in_prague
+
+    first = today_in_prague() - timedelta(days=1)
+    (cli.inbox / "events" / (first + timedelta(days=2)).isoformat()).mkdir(parents=True)
+    proc = cli("backfill", "--from", first.isoformat(), "--to", (first + timedelta(days=2)).isoformat())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for i in range(3):
+        assert (cli.reports / (first + timedelta(days=i)).isoformat() / "summary.json").exists()
