@@ -171,13 +171,17 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> Non
 REDACTED = "[erased]"
 #: A character that ends a word (``tokens.RUN_RE``).
 _NOT_WORD = r"[^\pL\pN_]"
+#: What stands before a token: the start, a character that is not part of a word, or a JSON escape
+#: of such a character (`\t`, `\n`, ... after an even run of backslashes): in JSON text the id of
+#: `"0\tacc_42"` follows the letter `t` of the escape, though the string holds a tab before it.
+_BEFORE = r"(^|" + _NOT_WORD + r"|(?:^|[^\\])(?:\\\\)*\\[bfnrt])"
 
 
 def _without_token(value: str, token: str) -> str:
     """SQL: `value` with every occurrence of `token` that stands as a token (not inside a longer
     word) replaced by REDACTED. Two passes: one match consumes the character after it, which may
     be the one before the next occurrence."""
-    pattern = f"'(^|{_NOT_WORD})' || regexp_escape({token}) || '($|{_NOT_WORD})'"
+    pattern = f"'{_BEFORE}' || regexp_escape({token}) || '($|{_NOT_WORD})'"
     once = f"regexp_replace({value}, {pattern}, '\\1{REDACTED}\\2', 'g')"
     return f"regexp_replace({once}, {pattern}, '\\1{REDACTED}\\2', 'g')"
 

@@ -13,7 +13,7 @@ import shutil
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assets.purge.purge import REDACTED
@@ -112,6 +112,8 @@ separators = st.text(alphabet=SEPARATORS, min_size=1, max_size=3)
     lead=st.sampled_from(["", " ", "("]),
     trail=st.sampled_from(["", ".", ")", " "]),
 )
+@example(before=[("0", "\t")], after=[], lead="", trail="")  # JSON holds it as 0\tacc_…: a tab, not a `t`
+@example(before=[("x", "\\\t")], after=[("\t", "y")], lead="", trail="")
 def test_an_erased_id_between_any_separators_is_found_and_nothing_else_changes(env, before, after, lead, trail):
     for path in env.root.glob("warehouse.duckdb*"):
         path.unlink()
@@ -124,3 +126,24 @@ def test_an_erased_id_between_any_separators_is_found_and_nothing_else_changes(e
     (note,) = env.query("SELECT properties->>'note' FROM landing.events WHERE account_id = ?", [live])[0]
     assert note == head + REDACTED + tail
     assert word_hits(env, erased) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "redacted"),
+    [
+        ('{"n":"0\\tacc_42"}', '{"n":"0\\t[erased]"}'),  # a tab before the id, escaped in JSON
+        ('{"n":"0\\nacc_42\\r"}', '{"n":"0\\n[erased]\\r"}'),
+        ('{"n":"x\\\\tacc_42"}', '{"n":"x\\\\tacc_42"}'),  # a backslash then the word tacc_42: another id
+        ('{"n":"x\\\\\\tacc_42"}', '{"n":"x\\\\\\t[erased]"}'),  # a backslash, then a tab
+        ("tacc_42 acc_420 acc_42", "tacc_42 acc_420 [erased]"),
+    ],
+)
+def test_a_token_after_a_json_escape_is_redacted_where_it_stands(value, redacted):
+    """In JSON text a tab before an id is written `\\t`: the id stands after a letter, yet is a token."""
+    import duckdb
+
+    from assets.purge.purge import _without_token
+
+    con = duckdb.connect()
+    assert con.execute(f"SELECT {_without_token('$v', '$t')}", {"v": value, "t": "acc_42"}).fetchone()[0] == redacted
+
