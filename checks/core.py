@@ -14,14 +14,15 @@ from assets.core.consent import CONSENT_HISTORY
 from assets.core.membership import CLUB_MEMBERSHIP
 from checks.gx.runner import Expect
 from checks.gx.suite import SAMPLE_ROWS, keyed_hash, sample_suite_verdict
-from checks.nightly import ERROR, WARN, CheckRun, Verdict, nightly_check
+from checks.nightly import ERROR, WARN, CheckRun, Verdict, nightly_check, none_offend
 from pipelines.clock import end_of_day
 
 WHOLE_TABLE_UNIQUE_SUBJECT = "one row per subject over the whole table (SQL)"
 WHOLE_TABLE_UNIQUE_MESSAGE = "one row per consent event over the whole table (SQL)"
 
 OVERLAPS_SQL = """
-SELECT count(*)
+SELECT count(*),
+       (SELECT count(DISTINCT subject_key) FROM core.club_membership)
 FROM (SELECT *, row_number() OVER () AS id FROM core.club_membership) a
 JOIN (SELECT *, row_number() OVER () AS id FROM core.club_membership) b
   ON a.subject_key = b.subject_key AND a.id < b.id
@@ -196,35 +197,34 @@ def accounts_meet_expectations(run: CheckRun) -> Verdict:
 @nightly_check(CLUB_MEMBERSHIP, severity=ERROR)
 def club_intervals_do_not_overlap(run: CheckRun) -> Verdict:
     """No subject has two CLUB membership intervals that overlap in time (at most one open interval)."""
-    overlaps = run.con.execute(OVERLAPS_SQL).fetchall()[0][0]
-    subjects = run.con.execute("SELECT count(DISTINCT subject_key) FROM core.club_membership").fetchall()[0][0]
-    return Verdict(
-        passed=overlaps == 0,
+    return none_offend(
+        run.con,
+        OVERLAPS_SQL,
         description="CLUB membership intervals of one subject never overlap",
-        details=f"{overlaps} overlapping pair(s) of intervals",
-        metadata={"subjects_examined": subjects, "overlapping_pairs": overlaps},
+        offending="overlapping_interval_pairs",
+        examined="subjects",
     )
 
 
 @nightly_check(CLUB_MEMBERSHIP, severity=ERROR)
 def club_intervals_are_well_ordered(run: CheckRun) -> Verdict:
     """Every closed interval has valid_from < valid_to and an end reason; an open one has neither."""
-    bad, total = run.con.execute(ILL_ORDERED_SQL).fetchall()[0]
-    return Verdict(
-        passed=bad == 0,
+    return none_offend(
+        run.con,
+        ILL_ORDERED_SQL,
         description="CLUB intervals have valid_from < valid_to and a matching end_reason",
-        details=f"{bad} of {total} interval(s) ill-formed",
-        metadata={"intervals_examined": total, "ill_formed": bad},
+        offending="ill_formed",
+        examined="intervals",
     )
 
 
 @nightly_check(CONSENT_HISTORY, severity=WARN)
 def consent_rows_reference_known_subjects(run: CheckRun) -> Verdict:
     """Every subject in the consent history has an accepted "Account Created" event."""
-    unknown, total = run.con.execute(UNKNOWN_SUBJECTS_SQL).fetchall()[0]
-    return Verdict(
-        passed=unknown == 0,
+    return none_offend(
+        run.con,
+        UNKNOWN_SUBJECTS_SQL,
         description="consent events belong to accounts whose creation was received",
-        details=f"{unknown} of {total} subject(s) with consent events but no Account Created",
-        metadata={"subjects_examined": total, "unknown_subjects": unknown},
+        offending="without_an_account_created_event",
+        examined="subjects_with_consent_events",
     )

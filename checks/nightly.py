@@ -55,6 +55,22 @@ class Verdict:
     expectations: Sequence[Outcome] | None = None
 
 
+def none_offend(
+    con: duckdb.DuckDBPyConnection, sql: str, *, description: str, offending: str, examined: str
+) -> Verdict:
+    """A SQL check whose query returns (offending, examined) counts: it passes when none offends.
+
+    `offending` and `examined` name the two counts (e.g. "ill_formed", "intervals"); they are the
+    check's metadata keys and its details, so the report and the UI say the same thing."""
+    bad, total = con.execute(sql).fetchall()[0]
+    return Verdict(
+        passed=bad == 0,
+        description=description,
+        details=f"{bad} of {total} {examined.replace('_', ' ')} {offending.replace('_', ' ')}",
+        metadata={examined: total, offending: bad},
+    )
+
+
 def nightly_check(
     asset: dg.AssetKey, *, severity: dg.AssetCheckSeverity, blocking: bool = False, engine: str = "sql"
 ) -> Callable[[Callable[[CheckRun], Verdict]], dg.AssetChecksDefinition]:

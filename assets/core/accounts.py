@@ -5,8 +5,8 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.core.as_of import EVENT_ORDER_DESC, install_as_of_views
-from assets.defaults import nightly_asset, row_count, table_result
+from assets.core.as_of import EVENT_ORDER_DESC, install_as_of_views, rebuild
+from assets.defaults import nightly_asset, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
 from pipelines.partitions import partition_day
@@ -48,6 +48,13 @@ ORDER BY c.created_at, c.subject_key
 """
 
 
+PREVIEW_SQL = """
+SELECT status, count(*) AS accounts, count(*) FILTER (WHERE created_at >= as_of.start_of_day) AS created_on_day
+FROM core.accounts, as_of
+GROUP BY status ORDER BY status
+"""
+
+
 def build_accounts(con: duckdb.DuckDBPyConnection, day: date) -> None:
     install_as_of_views(con, day)
     con.execute(ACCOUNTS_SQL)
@@ -57,14 +64,6 @@ def build_accounts(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def accounts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Non-erased accounts created by the end of D: status (active | deletion_requested) and current e-mail key."""
     day = partition_day(context)
-    with warehouse.get_connection() as con:
-        build_accounts(con, day)
-        total = row_count(con, "core.accounts")
-        by_status = con.execute(
-            """SELECT status, count(*) AS accounts,
-                      count(*) FILTER (WHERE created_at >= as_of.start_of_day) AS created_on_day
-               FROM core.accounts, as_of
-               GROUP BY status ORDER BY status"""
-        ).fetchall()
+    total, by_status = rebuild(warehouse, day, build_accounts, "core.accounts", PREVIEW_SQL)
     context.log.info(f"{day}: {total} non-erased accounts")
     return table_result(total, ["status", "accounts", "created on D"], by_status)

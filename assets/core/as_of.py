@@ -17,17 +17,19 @@ Ties at one instant are broken by ingestion order ``(arrival_date, source_file, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import duckdb
 
+from assets.defaults import row_count
 from pipelines.clock import end_of_day, start_of_day
+from pipelines.resources import Warehouse
 
 #: Total order of events of one subject: time first, then ingestion order.
 EVENT_ORDER = "occurred_at, arrival_date, source_file, line_number"
 EVENT_ORDER_DESC = "occurred_at DESC, arrival_date DESC, source_file DESC, line_number DESC"
 
-CONSENT_EVENTS = ("Marketing Consent Granted", "Marketing Consent Withdrawn", "Segment Consent Preference Updated")
 
 
 def install_as_of_views(con: duckdb.DuckDBPyConnection, day: date) -> None:
@@ -59,3 +61,16 @@ def install_as_of_views(con: duckdb.DuckDBPyConnection, day: date) -> None:
         GROUP BY subject_key
         """
     )
+
+
+def rebuild(
+    warehouse: Warehouse,
+    day: date,
+    build: Callable[[duckdb.DuckDBPyConnection, date], None],
+    table: str,
+    preview_sql: str,
+) -> tuple[int, list[tuple]]:
+    """Rebuild a core table as of the end of `day`: its row count and the rows of its preview."""
+    with warehouse.get_connection() as con:
+        build(con, day)
+        return row_count(con, table), con.execute(preview_sql).fetchall()

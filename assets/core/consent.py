@@ -5,8 +5,8 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.core.as_of import EVENT_ORDER, install_as_of_views
-from assets.defaults import nightly_asset, row_count, table_result
+from assets.core.as_of import EVENT_ORDER, install_as_of_views, rebuild
+from assets.defaults import nightly_asset, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
 from pipelines.partitions import partition_day
@@ -42,6 +42,13 @@ ORDER BY subject_key, consent_seq
 """
 
 
+PREVIEW_SQL = """
+SELECT event, granted, count(*) AS events, count(*) FILTER (WHERE occurred_at >= as_of.start_of_day) AS occurred_on_day
+FROM core.consent_history, as_of
+GROUP BY event, granted ORDER BY event, granted
+"""
+
+
 def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
     install_as_of_views(con, day)
     con.execute(CONSENT_HISTORY_SQL)
@@ -51,14 +58,5 @@ def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every marketing consent event (grant, withdrawal, Segment preference) as of the end of D, in time order."""
     day = partition_day(context)
-    with warehouse.get_connection() as con:
-        build_consent_history(con, day)
-        total = row_count(con, "core.consent_history")
-        by_event = con.execute(
-            """SELECT event, granted, count(*) AS events,
-                      count(*) FILTER (WHERE occurred_at >= as_of.start_of_day) AS occurred_on_day
-               FROM core.consent_history, as_of
-               GROUP BY event, granted ORDER BY event, granted"""
-        ).fetchall()
-        subjects = con.execute("SELECT count(DISTINCT subject_key) FROM core.consent_history").fetchall()[0][0]
-    return table_result(total, ["event", "granted", "events", "occurred on D"], by_event, subjects=subjects)
+    total, by_event = rebuild(warehouse, day, build_consent_history, "core.consent_history", PREVIEW_SQL)
+    return table_result(total, ["event", "granted", "events", "occurred on D"], by_event)

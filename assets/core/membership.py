@@ -5,9 +5,9 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.core.as_of import EVENT_ORDER, install_as_of_views
+from assets.core.as_of import EVENT_ORDER, install_as_of_views, rebuild
 from assets.core.consent import CONSENT_HISTORY
-from assets.defaults import nightly_asset, row_count, table_result
+from assets.defaults import nightly_asset, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
 from pipelines.partitions import partition_day
@@ -83,6 +83,15 @@ ORDER BY i.subject_key, i.valid_from
 """
 
 
+PREVIEW_SQL = """
+SELECT coalesce(end_reason, 'open (member at end of D)') AS state, count(*) AS intervals,
+       count(*) FILTER (WHERE valid_from >= as_of.start_of_day) AS opened_on_day,
+       count(*) FILTER (WHERE valid_to >= as_of.start_of_day) AS closed_on_day
+FROM core.club_membership, as_of
+GROUP BY ALL ORDER BY state
+"""
+
+
 def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
     """Rebuild core.club_membership; core.consent_history must already be built for `day`."""
     install_as_of_views(con, day)
@@ -99,15 +108,6 @@ def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def club_membership(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """CLUB membership intervals: maximal runs of 'holds marketing consent and not deleted', as of the end of D."""
     day = partition_day(context)
-    with warehouse.get_connection() as con:
-        build_club_membership(con, day)
-        total = row_count(con, "core.club_membership")
-        rows = con.execute(
-            """SELECT coalesce(end_reason, 'open (member at end of D)') AS state, count(*) AS intervals,
-                      count(*) FILTER (WHERE valid_from >= as_of.start_of_day) AS opened_on_day,
-                      count(*) FILTER (WHERE valid_to >= as_of.start_of_day) AS closed_on_day
-               FROM core.club_membership, as_of
-               GROUP BY ALL ORDER BY state"""
-        ).fetchall()
+    total, rows = rebuild(warehouse, day, build_club_membership, "core.club_membership", PREVIEW_SQL)
     members = sum(r[1] for r in rows if r[0].startswith("open"))
     return table_result(total, ["state", "intervals", "opened on D", "closed on D"], rows, members=members)

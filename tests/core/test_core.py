@@ -309,5 +309,5 @@ def test_membership_checks_fail_on_broken_intervals(env):
                ('d', 'k4', '2026-11-03 08:00+01', '2026-11-03 09:00+01', 'account_deleted'),
                ('d', 'k4', '2026-11-03 09:00+01', NULL, NULL)"""
         )
-        assert con.execute(OVERLAPS_SQL).fetchall() == [(1,)]
+        assert con.execute(OVERLAPS_SQL).fetchall() == [(1, 4)]
         assert con.execute(ILL_ORDERED_SQL).fetchall() == [(2, 6)]
