@@ -1,8 +1,8 @@
-"""Checks of the erasure area: no erased subject is left outside the warehouse (a warning)."""
+"""Checks of the erasure area: erased customers still found outside the warehouse, a compliance finding."""
 
 from assets.erasure.assets import ERASURE_REGISTER
 from assets.erasure.locations import split_sql
-from checks.nightly import WARN, CheckRun, Verdict, nightly_check
+from checks.nightly import COMPLIANCE_FINDING, WARN, CheckRun, Verdict, nightly_check
 
 DOWNSTREAM_SQL = f"""
 SELECT count(*),
@@ -15,9 +15,12 @@ FROM compliance.erasure_register
 """
 
 
-@nightly_check(ERASURE_REGISTER, severity=WARN)
+@nightly_check(ERASURE_REGISTER, severity=WARN, category=COMPLIANCE_FINDING)
 def erased_subjects_clean_downstream(run: CheckRun) -> Verdict:
-    """No erased subject's identifiers remain in retained inbox files or in the latest system exports."""
+    """No erased customer's identifiers remain in retained inbox files or in the systems' latest exports.
+
+    A fact about the downstream systems' erasure, within or past the one-month deadline (the
+    register and `erasure_overdue` state it in the report); not a data-quality warning."""
     total, downstream, verified, pending, overdue = run.con.execute(DOWNSTREAM_SQL).fetchall()[0]
     return Verdict(
         passed=downstream == 0,

@@ -12,6 +12,7 @@ from assets.landing.assets import EVENTS as EVENTS_ASSET
 from assets.landing.assets import EXPORT_KEYS, FILES
 from assets.landing.contract import CHANNELS, EVENTS, MESSAGE_ID_MAX
 from assets.landing.exports import LATEST_EXPORTS_SQL, shown
+from assets.landing.freshness import INCOMPLETE, INCOMPLETE_SHARE, MIN_HISTORY_DAYS, day_volume, export_ages
 from checks.gx.runner import Expect, validate_frame
 from checks.gx.suite import keyed_hash, suite_verdict
 from checks.nightly import ERROR, WARN, CheckRun, Verdict, nightly_check
@@ -135,3 +136,59 @@ def exports_are_readable(run: CheckRun) -> Verdict:
             },
         },
     )
+
+
+@nightly_check(FILES, severity=WARN)
+def events_arrived_for_the_day(run: CheckRun) -> Verdict:
+    """At least one event line arrived for the day: a day without data is an outage, never a clean day.
+
+    WARN, not ERROR: a day without events is still run (retention, exports, the erasure deadlines
+    go on), and CONTRACT 3 fails a run only on a blocking check. The outage is stated instead: the
+    report's status `no_data` (a red headline) and a `no_data` alert."""
+    volume = day_volume(run.con, run.day)
+    return Verdict(
+        passed=volume.received > 0,
+        description="Events arrived for the day",
+        details=f"{volume.received} event line(s) in {volume.files} file(s)",
+        metadata={"received": volume.received, "files": volume.files},
+    )
+
+
+@nightly_check(FILES, severity=WARN)
+def event_volume_is_usual(run: CheckRun) -> Verdict:
+    """The day's event volume is at least half the median of the trailing days (assets/landing/freshness.py)."""
+    volume = day_volume(run.con, run.day)
+    if volume.usual is None:
+        judged = f"not judged: {volume.history_days} day(s) of history, {MIN_HISTORY_DAYS} needed"
+    else:
+        judged = f"usual {volume.usual} (median of the last {volume.history_days} day(s) with data)"
+    return Verdict(
+        passed=volume.status != INCOMPLETE,
+        description=f"The day's event volume is at least {INCOMPLETE_SHARE:.0%} of its usual level",
+        details=f"{volume.received} event line(s); {judged}",
+        metadata={
+            "received": volume.received,
+            "usual": volume.usual if volume.usual is not None else "not judged",
+            "history_days": volume.history_days,
+            "status": volume.status,
+        },
+    )
+
+
+@nightly_check(EXPORT_KEYS, severity=WARN)
+def exports_are_fresh(run: CheckRun) -> Verdict:
+    """Every system's latest export is younger than the system's usual cadence (assets/landing/freshness.py)."""
+    ages = export_ages(run.con, run.day)
+    stale = [a for a in ages if a.stale]
+    return Verdict(
+        passed=not stale,
+        description="Every system's latest export is younger than its usual cadence",
+        details=f"{len(stale)} of {len(ages)} system(s) stale",
+        metadata={
+            "systems": len(ages),
+            "stale": len(stale),
+            # a system's name may carry anything: shown as itself only if machine-made, else its keyed label
+            **{f"stale/{shown(a.system)}": f"{a.age_days} day(s) old, cadence {a.cadence_days:g}" for a in stale[:50]},
+        },
+    )
+

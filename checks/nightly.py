@@ -6,8 +6,19 @@ named after the function, described by its docstring, partitioned by day, in the
 pool, and recorded in ops.check_results (and, for a GX suite, ops.expectation_results) so that
 the report can state it.
 
-Severity says what a failure means: ERROR checks make the report wrong and fail the nightly run
-(through the report's gate check); WARN checks are shown but do not fail it.
+One vocabulary, the same in the UI, the report, the alerts and the docs:
+
+- severity ERROR, "fails the night": a failure means the report's figures cannot be trusted.
+  The report is still published and says so in its headline; its gate check then fails the run.
+- severity WARN, "warning": shown in the report's headline and data-quality section; the night
+  does not fail.
+- category "compliance finding": a fact about the company's promises, not about the data
+  (erased customers still in a downstream system). Shown in the UI; the report states it in the
+  erasure register and `erasure_overdue`, not among the data-quality checks, so it is not
+  recorded in ops.check_results.
+- Dagster's own `blocking` flag means only "stops the assets downstream of it": the report's own
+  checks and the byte-level erasure check are blocking; the data-quality checks are not, so
+  that the report is still written and can state their failure.
 
 `evaluated` / `failed` count expectations, the unit of quality.expectations_evaluated / _failed:
 a GX suite counts its expectations, a SQL check counts one per assertion it makes. Row counts
@@ -71,10 +82,24 @@ def none_offend(
     )
 
 
+DATA_QUALITY = "data quality"
+COMPLIANCE_FINDING = "compliance finding"
+#: What each severity means for the night, as the UI shows it beside Dagster's own wording.
+CONSEQUENCE = {
+    "ERROR": "Severity ERROR: a failure fails the night (the report is still published and says so).",
+    "WARN": "Severity WARN: a warning, named in the report; the night does not fail.",
+}
+
+
 def nightly_check(
-    asset: dg.AssetKey, *, severity: dg.AssetCheckSeverity, blocking: bool = False, engine: str = "sql"
+    asset: dg.AssetKey,
+    *,
+    severity: dg.AssetCheckSeverity,
+    blocking: bool = False,
+    engine: str = "sql",
+    category: str = DATA_QUALITY,
 ) -> Callable[[Callable[[CheckRun], Verdict]], dg.AssetChecksDefinition]:
-    """@dg.asset_check with the nightly defaults, recording the body's Verdict."""
+    """@dg.asset_check with the nightly defaults, recording the body's Verdict (data-quality checks)."""
 
     def decorate(body: Callable[[CheckRun], Verdict]) -> dg.AssetChecksDefinition:
         def check(
@@ -84,7 +109,7 @@ def nightly_check(
             try:
                 with warehouse.get_connection() as con:
                     verdict = body(CheckRun(day=day, con=con, settings=settings))
-                    return _recorded(context, con, day, severity, verdict)
+                    return _recorded(context, con, day, severity, verdict, record=category == DATA_QUALITY)
             finally:
                 release_unused_memory()  # a validated frame's pages go back to the OS (checks/gx/runner.py)
 
@@ -93,11 +118,17 @@ def nightly_check(
         return dg.asset_check(
             asset=asset,
             name=body.__name__,
-            description=body.__doc__,
+            description=f"{(body.__doc__ or '').strip()}\n\n"
+            + (CONSEQUENCE[severity.value] if category == DATA_QUALITY else "A compliance finding, not data quality."),
             blocking=blocking,
             partitions_def=nightly_partitions,
             pool=POOL,
-            metadata={"severity": severity.value, "engine": engine},
+            metadata={
+                "severity": severity.value,
+                "category": category,
+                "fails_the_night": category == DATA_QUALITY and severity == ERROR,
+                "engine": engine,
+            },
         )(check)
 
     return decorate
@@ -109,10 +140,16 @@ def _recorded(
     day: date,
     severity: dg.AssetCheckSeverity,
     verdict: Verdict,
+    *,
+    record: bool,
 ) -> dg.AssetCheckResult:
     spec = context.check_specs[0]
     failed = int(not verdict.passed) if verdict.failed is None else verdict.failed
     asset = spec.asset_key.to_user_string()
+    if not record:
+        return dg.AssetCheckResult(
+            passed=verdict.passed, severity=severity, description=verdict.description, metadata=dict(verdict.metadata)
+        )
     if verdict.expectations is not None:
         record_expectations(con, run_date=day, check_name=spec.name, asset=asset, outcomes=verdict.expectations)
     record_check(

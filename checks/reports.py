@@ -30,7 +30,8 @@ import pandas as pd
 from assets.landing.contract import CONSENT_EVENTS
 from assets.reports.publish import HTML_FILE, SUMMARY_FILE, VIOLATIONS_FILE
 from assets.reports.report import REPORT
-from assets.reports.summary import DATA_QUALITY_FAILED, REPORT_ASSET, rule_ids
+from assets.reports.status import NIGHT_FAILED
+from assets.reports.summary import REPORT_ASSET, rule_ids
 from checks.gx.runner import Expect, SuiteOutcome, assertion, merge, validate_frame
 from checks.gx.suite import suite_verdict
 from checks.nightly import ERROR, CheckRun, Verdict, nightly_check
@@ -357,7 +358,7 @@ def blocking_quality_checks_passed(run: CheckRun) -> Verdict:
         [run.day],
     ).fetchall()
     failed = [f"{check} ({asset})" for asset, check, passed in rows if not passed]
-    stated = summary.get("status") == DATA_QUALITY_FAILED
+    stated = summary.get("status") in NIGHT_FAILED
     description = (
         f"{len(rows)} blocking (ERROR) check(s) ran before the report; "
         + (f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed")

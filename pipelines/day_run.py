@@ -100,11 +100,11 @@ def run_day(instance, settings: Settings, day: date, tags: dict[str, str]) -> Da
 
 def alert_cli_run(instance, run_id: str) -> None:
     """CLI runs are in-process, so the run-status sensors never see them: send their alerts here."""
-    from pipelines.sensors import alert_for_run
+    from pipelines.sensors import alerts_for_run
 
     run = instance.get_run_by_id(run_id)
     if run is not None:
-        alert_for_run(instance, run)
+        alerts_for_run(instance, run)
 
 
 def open_instance():

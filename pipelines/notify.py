@@ -41,11 +41,15 @@ WEBHOOK_TIMEOUT_SECONDS = 5.0
 SCHEMA_VERSION = 1
 
 #: Alert types. `run_failure`: a nightly run failed; `violations_found`: a successful run found new
-#: violations for its day.
+#: violations for its day; `no_data`: not one event arrived for the run's day (an outage);
+#: `data_incomplete`: the day had under half its usual events, or a stale export
+#: (assets/landing/freshness.py).
 RUN_FAILURE = "run_failure"
 VIOLATIONS_FOUND = "violations_found"
-EVENT_TYPES = (RUN_FAILURE, VIOLATIONS_FOUND)
-SEVERITY = {RUN_FAILURE: "error", VIOLATIONS_FOUND: "warning"}
+NO_DATA = "no_data"
+DATA_INCOMPLETE = "data_incomplete"
+EVENT_TYPES = (RUN_FAILURE, VIOLATIONS_FOUND, NO_DATA, DATA_INCOMPLETE)
+SEVERITY = {RUN_FAILURE: "error", VIOLATIONS_FOUND: "warning", NO_DATA: "error", DATA_INCOMPLETE: "warning"}
 
 MAX_NAMES = 50
 
@@ -109,6 +113,13 @@ def alert_text(alert: Mapping[str, Any]) -> str:
     if alert["event"] == VIOLATIONS_FOUND:
         rules = ", ".join(f"{rule}={n}" for rule, n in alert["counts"].items() if n)
         return f"{head}: {alert['total']} new violation(s) ({rules}). Run {alert['run_id']}."
+    if alert["event"] in (NO_DATA, DATA_INCOMPLETE):
+        c = alert["counts"]
+        what = "no data" if alert["event"] == NO_DATA else "incomplete input"
+        return (
+            f"{head}: {what}: {c.get('events_received', 0)} event(s) where {c.get('events_usual', 0)} "
+            f"is usual (0: not known yet); {c.get('stale_exports', 0)} stale export(s). Run {alert['run_id']}."
+        )
     reason = f" ({alert['failure_reason']})" if alert.get("failure_reason") else ""
     parts = [f"{head}: run {alert['run_id']} failed{reason}"]
     if alert["failed_steps"]:

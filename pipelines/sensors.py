@@ -4,14 +4,15 @@
   exists, instead of waiting for the 02:00 schedule (which stays as the backstop). It never opens the
   warehouse: the run is the only writer.
 * `run_failure_alert` sends a `run_failure` alert when a nightly run fails.
-* `violations_found_alert` sends a `violations_found` alert when a successful nightly run's
-  `<reports>/D/summary.json` has any `violations.<rule>.new > 0`.
+* `day_findings_alert` sends, for a successful nightly run, a `violations_found` alert when
+  `<reports>/D/summary.json` has any `violations.<rule>.new > 0`, a `no_data` alert when its
+  `freshness` says no event arrived, and a `data_incomplete` alert when the day had under half its
+  usual events or a stale export.
 
 Alerts go through `pipelines.notify` (file/log by default, optional webhook) and hold no personal
 data: rule ids and counts, step and check names, the run id and the day. Run status sensors see runs
 launched through the daemon or the UI (schedule, sensor, backfill, "Materialize"); runs of the CLI
-(`python -m pipelines nightly`) execute in-process and report through `alert_for_run` if the CLI
-calls it.
+(`python -m pipelines nightly`) execute in-process and report through `alerts_for_run`.
 """
 
 from __future__ import annotations
@@ -189,14 +190,23 @@ def failure_alert(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str,
     )
 
 
-def new_violations(reports: Path, day: str) -> dict[str, int] | None:
-    """`{rule: new}` from `<reports>/<day>/summary.json`, or None when the summary is missing/unreadable."""
-    path = reports / day / "summary.json"
+def day_summary(reports: Path, day: str) -> dict[str, Any] | None:
+    """`<reports>/<day>/summary.json`, or None when it is missing or unreadable."""
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = json.loads((reports / day / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    violations = summary.get("violations") if isinstance(summary, dict) else None
+    return summary if isinstance(summary, dict) else None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def new_violations(reports: Path, day: str) -> dict[str, int] | None:
+    """`{rule: new}` from `<reports>/<day>/summary.json`, or None when the summary is missing/unreadable."""
+    summary = day_summary(reports, day)
+    violations = summary.get("violations") if summary else None
     if not isinstance(violations, dict):
         return None
     counts = {}
@@ -224,19 +234,51 @@ def violations_alert(run: dg.DagsterRun, reports: Path) -> dict[str, Any] | None
     )
 
 
-def alert_for_run(
-    instance: dg.DagsterInstance, run: dg.DagsterRun, notifier: notify.Notifier | None = None
-) -> dict[str, Any] | None:
-    """Send the alert a finished nightly run deserves (failure, or new violations); return it."""
-    if run.status == dg.DagsterRunStatus.FAILURE:
-        alert = failure_alert(instance, run)
-    elif run.status == dg.DagsterRunStatus.SUCCESS:
-        alert = violations_alert(run, config.load_settings().reports)
-    else:
+def incomplete_alert(run: dg.DagsterRun, reports: Path) -> dict[str, Any] | None:
+    """A `no_data` alert when no event arrived for the run's day, a `data_incomplete` one when it had
+    too few or a stale export, else None."""
+    day = run.tags.get(PARTITION_TAG)
+    summary = day_summary(reports, day) if day else None
+    freshness = summary.get("freshness") if summary else None
+    if not isinstance(freshness, dict):
         return None
-    if alert is not None:
+    stale = _count(freshness.get("stale_exports"))
+    status = freshness.get("status")
+    if status not in ("no_data", "incomplete") and not stale:
+        return None
+    quality = summary.get("quality") if isinstance(summary.get("quality"), dict) else {}
+    return notify.build_alert(
+        notify.NO_DATA if status == "no_data" else notify.DATA_INCOMPLETE,
+        day=day,
+        run_id=run.run_id,
+        job=run.job_name,
+        counts={
+            "events_received": _count(quality.get("received")),
+            "events_usual": _count(freshness.get("usual_received")),
+            "stale_exports": stale,
+        },
+    )
+
+
+def alerts_for_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, notifier: notify.Notifier | None = None
+) -> list[dict[str, Any]]:
+    """Send the alerts a finished nightly run deserves (its failure; or new violations and an
+    incomplete input) and return them."""
+    if run.status == dg.DagsterRunStatus.FAILURE:
+        alerts = [failure_alert(instance, run)]
+    elif run.status == dg.DagsterRunStatus.SUCCESS:
+        alerts = success_alerts(run)
+    else:
+        return []
+    for alert in alerts:
         (notifier or notify.load_notifier()).send(alert)
-    return alert
+    return alerts
+
+
+def success_alerts(run: dg.DagsterRun) -> list[dict[str, Any]]:
+    reports = config.load_settings().reports
+    return [a for a in (violations_alert(run, reports), incomplete_alert(run, reports)) if a is not None]
 
 
 @dg.run_failure_sensor(
@@ -255,13 +297,15 @@ def run_failure_alert(context: dg.RunFailureSensorContext):
     monitored_jobs=[nightly_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def violations_found_alert(context: dg.RunStatusSensorContext):
-    """Alert when a successful nightly run found new violations (counts by rule only)."""
-    alert = violations_alert(context.dagster_run, config.load_settings().reports)
-    if alert is None:
-        return dg.SkipReason("no new violations for this run's day")
-    notify.load_notifier().send(alert)
-    context.log.info(alert["text"])
+def day_findings_alert(context: dg.RunStatusSensorContext):
+    """Alert when a successful nightly run found new violations, or its day's input was incomplete."""
+    alerts = success_alerts(context.dagster_run)
+    if not alerts:
+        return dg.SkipReason("no new violations and a complete input for this run's day")
+    notifier = notify.load_notifier()
+    for alert in alerts:
+        notifier.send(alert)
+        context.log.info(alert["text"])
 
 
-SENSORS = [arrival_folder_sensor, run_failure_alert, violations_found_alert]
+SENSORS = [arrival_folder_sensor, run_failure_alert, day_findings_alert]

@@ -24,12 +24,8 @@ from markupsafe import Markup, escape
 
 from assets.reports.charts import Series, line_chart, stacked_bar_chart
 from assets.reports.csvsafe import redact
-from assets.reports.summary import (
-    ALL_CLEAR,
-    DATA_QUALITY_FAILED,
-    VIOLATIONS_FOUND,
-    ReportData,
-)
+from assets.reports.status import ALL_CLEAR, DATA_QUALITY_FAILED, INCOMPLETE, NO_DATA, VIOLATIONS_FOUND
+from assets.reports.summary import ReportData
 from pipelines.clock import PRAGUE
 from pipelines.safe_text import file_label
 
@@ -61,12 +57,15 @@ WHY_OPEN = (
 )
 
 STATUS_TEXT = {
-    ALL_CLEAR: ("All clear", "ok"),
-    VIOLATIONS_FOUND: ("Violations found", "bad"),
+    NO_DATA: ("No data", "bad"),
     DATA_QUALITY_FAILED: ("Data quality failed", "dq"),
+    VIOLATIONS_FOUND: ("Violations found", "bad"),
+    INCOMPLETE: ("Incomplete input", "amber"),
+    ALL_CLEAR: ("All clear", "ok"),
 }
 NAV = (
     ("figures", "Key figures"),
+    ("input", "Input"),
     ("trends", "Trends"),
     ("erasure", "Erasure register"),
     ("violations", "Violations"),
@@ -132,6 +131,8 @@ def environment() -> jinja2.Environment:
         days_cell_of=days_cell,
         DATA_QUALITY_FAILED=DATA_QUALITY_FAILED,
         VIOLATIONS_FOUND=VIOLATIONS_FOUND,
+        NO_DATA=NO_DATA,
+        INCOMPLETE=INCOMPLETE,
         EVIDENCE_ROWS=EVIDENCE_ROWS,
         REGISTER_ROWS=REGISTER_ROWS,
         MEMBERSHIP_RULE=MEMBERSHIP_RULE,
@@ -247,6 +248,8 @@ def render(data: ReportData, generated_at: datetime) -> str:
         rules=_rules(data),
         left_by_reason=left or "none",  # each reason redacted alone, as the page showed it
         failed_checks=sum(1 for row in data.checks if not row[3]),
+        warnings=sum(1 for row in data.checks if not row[3] and row[2] == "WARN"),
+        stale=[a for a in data.export_ages if a.stale],
         suites=_suites(data),
         file_bytes=sum(r[1] or 0 for r in data.files),
         day_holds=q["received"] == q["accepted"] + q["duplicates"] + q["rejected"],

@@ -20,12 +20,12 @@ import duckdb
 
 from assets.reports.csvsafe import csv_bytes
 from assets.reports.html import render
+from assets.reports.status import day_status
 from assets.reports.summary import (
     VIOLATION_COLUMNS,
     ReportData,
     code_version,
     compute_summary,
-    day_status,
     failed_error_checks,
     gather,
     rule_ids,

@@ -34,13 +34,12 @@ import duckdb
 
 from assets.compliance.rules import RULES
 from assets.landing.contract import CONSENT_EVENTS
+from assets.landing.freshness import ExportAge, day_volume, export_ages
+from assets.reports.status import day_status
 from pipelines.clock import end_of_day, start_of_day
 
 REPORT_ASSET = "reports/compliance_report"
 
-ALL_CLEAR = "all_clear"
-VIOLATIONS_FOUND = "violations_found"
-DATA_QUALITY_FAILED = "data_quality_failed"
 
 _CONSENT_EVENTS_SQL = ", ".join(f"'{e}'" for e in CONSENT_EVENTS)
 
@@ -130,6 +129,7 @@ def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[st
             FROM ops.check_results WHERE run_date = $day AND asset <> '{REPORT_ASSET}'""",
         day,
     )
+    volume = day_volume(con, day)
     return {
         "run_date": day.isoformat(),
         "accounts": {"active": int(active)},
@@ -150,6 +150,12 @@ def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[st
             "expectations_evaluated": int(evaluated),
             "expectations_failed": int(failed),
         },
+        "freshness": {
+            "status": volume.status,
+            "usual_received": volume.usual,
+            "history_days": volume.history_days,
+            "stale_exports": sum(a.stale for a in export_ages(con, day)),
+        },
     }
 
 
@@ -161,15 +167,6 @@ def failed_error_checks(con: duckdb.DuckDBPyConnection, day: date) -> list[tuple
             ORDER BY asset, check_name""",
         [day],
     ).fetchall()
-
-
-def day_status(summary: dict[str, Any], failed_checks: list) -> str:
-    """data quality failed (an ERROR check failed) > violations found (new today, or overdue) > all clear."""
-    if failed_checks:
-        return DATA_QUALITY_FAILED
-    if any(v["new"] for v in summary["violations"].values()) or summary["erasure"]["overdue"]:
-        return VIOLATIONS_FOUND
-    return ALL_CLEAR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,6 +190,7 @@ class ReportData:
     files: list[tuple]  # FILE_COLUMNS
     rejected_reasons: list[tuple]  # (reason, lines)
     exports: list[tuple]  # EXPORT_COLUMNS
+    export_ages: list[ExportAge]
     trend: list[tuple[date, dict[str, Any]]]
     code_version: str
     run_id: str = ""
@@ -328,6 +326,7 @@ def gather(con: duckdb.DuckDBPyConnection, day: date, summary: dict[str, Any] | 
         files=files,
         rejected_reasons=rejected_reasons,
         exports=exports,
+        export_ages=export_ages(con, day),
         trend=trend,
         code_version=code_version(),
     )

@@ -277,7 +277,7 @@ def test_run_failure_alert_names_a_failed_blocking_check(dirs):
         tags={sensors.PARTITION_TAG: "2026-11-04"},
     )
     run = instance.get_run_by_id(result.run_id)
-    alert = sensors.alert_for_run(instance, run)
+    [alert] = sensors.alerts_for_run(instance, run)
     assert alert["failed_checks"] == ["compliance/violations:rules_evaluated"]
     assert alert["failed_steps"] == ["compliance__violations_rules_evaluated"]
     assert alert["error_classes"] == ["DagsterAssetCheckFailedError"]
@@ -299,7 +299,7 @@ def test_violations_alert_counts_new_violations_by_rule_only(dirs, webhook, monk
             "marketing_without_consent": {"total": 4, "new": 0},
         },
     )
-    sensors.violations_found_alert(status_context(instance, run, dg.DagsterEventType.RUN_SUCCESS))
+    sensors.day_findings_alert(status_context(instance, run, dg.DagsterEventType.RUN_SUCCESS))
     [alert] = read_alerts(reports)
     assert alert["event"] == "violations_found" and alert["severity"] == "warning"
     assert alert["counts"] == {"email_change_not_via_care_center": 2, "erasure_overdue": 1}
@@ -324,23 +324,23 @@ def test_no_violations_alert_without_new_violations(dirs, violations):
     elif violations is not None:
         (reports / "2026-11-06").mkdir(parents=True)
         (reports / "2026-11-06" / "summary.json").write_text(violations)
-    result = sensors.violations_found_alert(status_context(instance, run, dg.DagsterEventType.RUN_SUCCESS))
+    result = sensors.day_findings_alert(status_context(instance, run, dg.DagsterEventType.RUN_SUCCESS))
     assert isinstance(result, dg.SkipReason)
     assert read_alerts(reports) == []
 
 
-def test_alert_for_run_ignores_a_successful_run_without_partition(dirs):
+def test_alerts_for_run_ignore_a_successful_run_without_partition(dirs):
     _, reports = dirs
     instance = dg.DagsterInstance.ephemeral()
     run = finished_run(instance, None)
-    assert sensors.alert_for_run(instance, run) is None
+    assert sensors.alerts_for_run(instance, run) == []
     assert read_alerts(reports) == []
 
 
 def test_the_sensors_are_in_the_definitions_and_running_by_default():
     from pipelines.definitions import defs
 
-    for name in ("arrival_folder_sensor", "run_failure_alert", "violations_found_alert"):
+    for name in ("arrival_folder_sensor", "run_failure_alert", "day_findings_alert"):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def("arrival_folder_sensor").job_name == NIGHTLY_JOB_NAME

@@ -200,6 +200,8 @@ def test_summary_figures_follow_the_contract(seeded):
             "expectations_evaluated": 13,
             "expectations_failed": 2,
         },
+        # one earlier day of data: too little history to judge the volume
+        "freshness": {"status": "not_judged", "usual_received": None, "history_days": 1, "stale_exports": 0},
         "status": "violations_found",
     }
     assert list(summary["violations"]) == POLICY_RULES
@@ -241,10 +243,25 @@ def test_same_inputs_give_byte_identical_files_apart_from_the_timestamp(seeded):
         assert con.execute("SELECT count(*) FROM reports.daily_summary").fetchall() == [(1,)]
 
 
+def add_export(con, system: str, export_date: date) -> None:
+    con.execute(
+        "INSERT INTO landing.export_files VALUES (?, ?, ?, 1, 1, true, NULL, now())",
+        [system, export_date, f"snapshots/{system}/{export_date}.csv"],
+    )
+
+
 def test_headline_status(env):
+    published = publish(env)
+    assert published.data.status == "no_data", "a day without a single event is an outage, not a clean day"
+    page = (published.folder / "compliance_report.html").read_text()
+    assert 'data-status="no_data"' in page and "No event arrived for 2026-11-03" in page
     with env.connect() as con:
+        add_file(con, D, "part-0000.jsonl", 1, 1, 0, 0)
         add_check(con, "landing_files_look_healthy", "landing/files", "WARN", False, 3, 1)
-    assert json.loads((publish(env).folder / "summary.json").read_text())["status"] == "all_clear"
+    published = publish(env)
+    assert json.loads((published.folder / "summary.json").read_text())["status"] == "all_clear"
+    page = (published.folder / "compliance_report.html").read_text()
+    assert "Every ERROR check passed; 1 warning(s)" in page, "the headline names the failed warning"
     with env.connect() as con:
         add_violation(con, "erasure_overdue", 9, D - timedelta(days=2), system="crm")
     assert publish(env).data.status == "all_clear", "an old violation is not news"
@@ -475,6 +492,8 @@ def test_failed_error_check_is_stated_and_fails_the_run(env):
 
 def test_a_warning_alone_does_not_fail_the_run(env):
     with env.connect() as con:
+        add_file(con, D, "part-0000.jsonl", 1, 1, 0, 0)
+        add_event(con, "m-1", "Signed In", 1, START + timedelta(hours=1), D)
         add_check(con, "landing_files_look_healthy", "landing/files", "WARN", False, 3, 1)
     result = env.run(D, selection=REPORT_ONLY)
     assert result.success
@@ -666,3 +685,62 @@ def test_a_failed_error_check_fails_the_cli_exit_code(env):
     summary = json.loads((env.reports / str(D) / "summary.json").read_text())
     assert summary["status"] == "data_quality_failed"
     assert env.query("SELECT status FROM ops.runs") == [("published",)]
+
+
+@pytest.mark.parametrize(
+    ("today", "status", "usual"),
+    [
+        (49, "incomplete", 100),  # under half the trailing median
+        (50, "all_clear", 100),  # exactly half: a quiet day, not an outage
+        (0, "no_data", 100),
+    ],
+)
+def test_an_incomplete_day_is_amber_and_says_what_is_usual(env, today, status, usual):
+    with env.connect() as con:
+        for back in range(1, 8):  # seven earlier days of data: enough history to judge the volume
+            add_file(con, D - timedelta(days=back), "part-0000.jsonl", 100, 100, 0, 0)
+        if today:
+            add_file(con, D, "part-0000.jsonl", today, today, 0, 0)
+    published = publish(env)
+    summary = json.loads((published.folder / "summary.json").read_text())
+    assert summary["status"] == status
+    assert summary["freshness"]["usual_received"] == usual and summary["freshness"]["history_days"] == 7
+    if status == "incomplete":
+        page = (published.folder / "compliance_report.html").read_text()
+        assert 'class="status amber"' in page and "under half" in page
+
+
+def test_six_days_of_history_do_not_judge_the_volume(env):
+    with env.connect() as con:
+        for back in range(1, 7):
+            add_file(con, D - timedelta(days=back), "part-0000.jsonl", 100, 100, 0, 0)
+        add_file(con, D, "part-0000.jsonl", 1, 1, 0, 0)
+    summary = json.loads((publish(env).folder / "summary.json").read_text())
+    freshness = {"status": "not_judged", "usual_received": None, "history_days": 6, "stale_exports": 0}
+    assert summary["freshness"] == freshness
+    assert summary["status"] == "all_clear"
+
+
+def test_an_export_older_than_its_cadence_is_stale(env):
+    with env.connect() as con:
+        add_file(con, D, "part-0000.jsonl", 1, 1, 0, 0)
+        for back in (1, 2, 3):  # a daily system whose export of D did not come
+            add_export(con, "crm", D - timedelta(days=back))
+        for back in (0, 7, 14):  # a weekly system, on time
+            add_export(con, "club_roster", D - timedelta(days=back))
+        for back in (6, 13):  # a weekly system, 6 days into its week: not yet due
+            add_export(con, "marketing_list", D - timedelta(days=back))
+        add_export(con, "legacy", D - timedelta(days=30))  # one export only: no cadence to judge by
+    published = publish(env)
+    ages = {a.system: (a.age_days, a.cadence_days, a.stale) for a in published.data.export_ages}
+    assert ages == {
+        "crm": (1, 1.0, True),
+        "club_roster": (0, 7.0, False),
+        "marketing_list": (6, 7.0, False),
+        "legacy": (30, None, False),
+    }
+    summary = json.loads((published.folder / "summary.json").read_text())
+    assert summary["freshness"]["stale_exports"] == 1 and summary["status"] == "incomplete"
+    page = (published.folder / "compliance_report.html").read_text()
+    assert '<section id="input">' in page and ">stale<" in page
+
