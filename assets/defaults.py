@@ -2,12 +2,14 @@
 
 `nightly_asset` / `nightly_spec` apply them: the asset's group is its key prefix (which is also
 its folder under assets/), every asset is partitioned by arrival day, runs in the `warehouse`
-pool (one writer at a time: limit 1 in dagster.yaml), and carries the same owners and kinds.
+pool (one writer at a time: limit 1 in dagster.yaml), carries the same owners, kinds and
+freshness policy, and names the warehouse table it writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -22,6 +24,14 @@ POOL = "warehouse"
 OWNERS = ["team:data-engineering"]
 KINDS = {"duckdb"}
 
+#: Every asset is materialised by the night that follows the day: by 06:00 Prague (the schedule
+#: starts at 02:00), and no earlier than 24 hours before. A night that did not run shows as stale
+#: in the UI (Dagster's freshness daemon). A night that ran on no data is stated by the landing
+#: checks and the report (assets/landing/freshness.py), since its assets were still materialised.
+FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24), timezone="Europe/Prague"
+)
+
 #: What an asset's table holds of personal data: "yes" (identifiers), "account_id" only, or "no".
 Pii = Literal["yes", "account_id", "no"]
 
@@ -34,6 +44,7 @@ def _table_metadata(table: str) -> dict[str, Any]:
 def _defaults(key: dg.AssetKey, table: str | None, pii: Pii, metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "group_name": key.path[0],
+        "freshness_policy": FRESHNESS,
         "kinds": KINDS,
         "owners": OWNERS,
         "tags": {"pii": pii},

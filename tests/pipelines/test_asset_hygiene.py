@@ -46,6 +46,8 @@ def test_every_asset_has_group_owners_kind_and_description():
             problems.append(f"{name}: kinds {sorted(node.kinds)} lack duckdb")
         if len((node.description or "").split()) < 4:
             problems.append(f"{name}: no one-sentence description")
+        if node.freshness_policy is None:
+            problems.append(f"{name}: no freshness policy: a night that did not run would not show")
     assert not problems, "\n".join(problems)
 
 
