@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from assets.landing.freshness import MIN_HISTORY_DAYS, TRAILING_DAYS
 from assets.reports.charts import Series, line_chart, stacked_bar_chart
 from assets.reports.csvsafe import redact
 from assets.reports.status import ALL_CLEAR, DATA_QUALITY_FAILED, INCOMPLETE, NO_DATA, VIOLATIONS_FOUND
@@ -132,6 +133,8 @@ def environment() -> jinja2.Environment:
         DATA_QUALITY_FAILED=DATA_QUALITY_FAILED,
         VIOLATIONS_FOUND=VIOLATIONS_FOUND,
         NO_DATA=NO_DATA,
+        TRAILING_DAYS=TRAILING_DAYS,
+        MIN_HISTORY_DAYS=MIN_HISTORY_DAYS,
         INCOMPLETE=INCOMPLETE,
         EVIDENCE_ROWS=EVIDENCE_ROWS,
         REGISTER_ROWS=REGISTER_ROWS,

@@ -5,7 +5,8 @@ may fail to load, the console stays clean, the three charts render with a size, 
 values planted in the input (a ``<script>``, an ``<img onerror>``, a ``=HYPERLINK(...)``) come out
 as inert text (a hostile file name as its label): no dialog opens, no script or image element
 exists, the CSV cell is neutralised.
-A full-page screenshot is saved to tests/artifacts/report.png (git-ignored).
+A full-page screenshot is saved to tests/artifacts/report.png, and the headline of a day without
+data to tests/artifacts/report_no_data.png (git-ignored), for a person to look at.
 """
 
 from __future__ import annotations
@@ -218,19 +219,7 @@ def test_report_renders_offline_with_charts_and_inert_hostile_values(env, browse
     assert page.exists()
 
     cdp = browser
-    for domain in ("Page", "Network", "Runtime", "Log"):
-        cdp.send(f"{domain}.enable")
-    cdp.send("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*", "ftp://*"]})
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
-    )
-    cdp.send(
-        "Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
-    )
-    cdp.send("Page.navigate", {"url": page.as_uri()})
-    cdp.wait_for("Page.loadEventFired")
-    cdp.drain(1.0)
+    open_offline(cdp, page)
 
     # Nothing but the page itself was requested, nothing failed, the console is clean, no dialog.
     requested = [r["request"]["url"] for r in cdp.named("Network.requestWillBeSent")]
@@ -275,7 +264,30 @@ def test_report_renders_offline_with_charts_and_inert_hostile_values(env, browse
         assert b"example.cz" not in (folder / name).read_bytes(), name
 
     # A full-page screenshot, for a person to look at.
-    height = int(cdp.send("Page.getLayoutMetrics")["cssContentSize"]["height"])
+    screenshot(cdp, "report.png")
+    assert cdp.named("Page.javascriptDialogOpening") == []
+
+
+def open_offline(cdp: DevTools, page: Path) -> None:
+    """Load the page from its file with every network request blocked."""
+    for domain in ("Page", "Network", "Runtime", "Log"):
+        cdp.send(f"{domain}.enable")
+    cdp.send("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*", "ftp://*"]})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
+    )
+    cdp.send(
+        "Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+    )
+    cdp.send("Page.navigate", {"url": page.as_uri()})
+    cdp.wait_for("Page.loadEventFired")
+    cdp.drain(1.0)
+
+
+def screenshot(cdp: DevTools, name: str, height: int | None = None) -> None:
+    """Save a screenshot (the full page unless `height` is given) to tests/artifacts/<name>."""
+    height = height or int(cdp.send("Page.getLayoutMetrics")["cssContentSize"]["height"])
     shot = cdp.send(
         "Page.captureScreenshot",
         {
@@ -287,5 +299,23 @@ def test_report_renders_offline_with_charts_and_inert_hostile_values(env, browse
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     png = base64.b64decode(shot["data"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
-    (ARTIFACTS / "report.png").write_bytes(png)
-    assert cdp.named("Page.javascriptDialogOpening") == []
+    (ARTIFACTS / name).write_bytes(png)
+
+
+def test_a_day_without_data_is_red_and_says_so(env, browser):
+    """The day after the last delivery: no event arrived. The page must not look like a clean day."""
+    plant_hostile_inbox(env)
+    for day in ("2026-11-02", "2026-11-03", "2026-11-04"):
+        env.run(day)
+    page = env.reports / "2026-11-04" / "compliance_report.html"
+    open_offline(browser, page)
+    dom = browser.evaluate(
+        """({verdict: document.getElementById('verdict').dataset.status,
+             header: getComputedStyle(document.querySelector('header.status')).backgroundColor,
+             text: document.querySelector('header.status').innerText})"""
+    )
+    assert dom["verdict"] == "no_data"
+    assert dom["header"] == "rgb(179, 38, 30)", "the headline is red"
+    assert "No data" in dom["text"] and "No event arrived for 2026-11-04" in dom["text"]
+    assert "All clear" not in dom["text"]
+    screenshot(browser, "report_no_data.png", height=900)
