@@ -127,10 +127,10 @@ def status_context(instance: dg.DagsterInstance, run: dg.DagsterRun, event_type:
     )
 
 
-def write_summary(reports: Path, day: str, violations: dict) -> None:
+def write_summary(reports: Path, day: str, violations: dict, **more) -> None:
     folder = reports / day
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "summary.json").write_text(json.dumps({"run_date": day, "violations": violations}))
+    (folder / "summary.json").write_text(json.dumps({"run_date": day, "violations": violations, **more}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,6 +327,36 @@ def test_no_violations_alert_without_new_violations(dirs, violations):
     result = sensors.day_findings_alert(status_context(instance, run, dg.DagsterEventType.RUN_SUCCESS))
     assert isinstance(result, dg.SkipReason)
     assert read_alerts(reports) == []
+
+
+@pytest.mark.parametrize(
+    ("freshness", "received", "expected"),
+    [
+        ({"status": "no_data", "usual_received": 700, "stale_exports": 0}, 0, ("no_data", "error")),
+        ({"status": "incomplete", "usual_received": 700, "stale_exports": 0}, 120, ("data_incomplete", "warning")),
+        ({"status": "ok", "usual_received": 700, "stale_exports": 2}, 690, ("data_incomplete", "warning")),
+        ({"status": "ok", "usual_received": 700, "stale_exports": 0}, 690, None),
+        ({"status": "not_judged", "usual_received": None, "stale_exports": 0}, 5, None),
+    ],
+)
+def test_a_day_without_or_with_too_little_input_is_alerted(dirs, freshness, received, expected):
+    """An outage never passes silently: the day's summary says it, and so does an alert (counts only)."""
+    _, reports = dirs
+    instance = dg.DagsterInstance.ephemeral()
+    run = finished_run(instance, "2026-11-07")
+    write_summary(reports, "2026-11-07", {}, freshness=freshness, quality={"received": received})
+    alerts = sensors.alerts_for_run(instance, run)
+    assert read_alerts(reports) == alerts
+    if expected is None:
+        assert alerts == []
+        return
+    [alert] = alerts
+    assert (alert["event"], alert["severity"]) == expected
+    assert alert["counts"] == {
+        "events_received": received,
+        "events_usual": freshness["usual_received"] or 0,
+        "stale_exports": freshness["stale_exports"],
+    }
 
 
 def test_alerts_for_run_ignore_a_successful_run_without_partition(dirs):
