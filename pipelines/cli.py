@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines {nightly,backfill,generate}` (CONTRACT section 3).
+"""Command line: `python -m pipelines {nightly,backfill,generate,prepare-instance}` (CONTRACT section 3).
 
 Exit codes: 0 success; 1 a day's run failed (a blocking check or a step); 2 bad usage or
 configuration; 3 the warehouse is locked by another run.
@@ -12,6 +12,7 @@ from datetime import date
 
 from pipelines import config
 from pipelines.console import quiet_console
+from pipelines.instance import prepare_dagster_home
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3
 
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--from", dest="start", required=True, type=_date)
     backfill.add_argument("--to", dest="end", required=True, type=_date)
 
+    sub.add_parser(
+        "prepare-instance",
+        help="create $DAGSTER_HOME (default .dagster_home) with the project's instance settings if missing",
+    )
+
     generate = sub.add_parser("generate", help="write a synthetic, contract-valid inbox")
     import generator
 
@@ -79,7 +85,7 @@ def _run(args) -> int:
     settings = config.load_settings()
     runner.validate_paths(settings)
     config.warn_if_dev_key(settings.hash_key)
-    runner.prepare_dagster_home()
+    prepare_dagster_home()
     if args.command == "backfill":
         if args.start > args.end:
             raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
@@ -114,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         import generator
 
         return generator.main_from_args(args)
-    from pipelines.runner import WarehouseBusy
-
     try:
+        if args.command == "prepare-instance":
+            print(f"Dagster instance ready: DAGSTER_HOME={prepare_dagster_home()}", flush=True)
+            return EXIT_OK
         return _run(args)
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except WarehouseBusy as exc:
+    except config.WarehouseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BUSY

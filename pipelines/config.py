@@ -32,6 +32,15 @@ ENV_LAST_PARTITION = "COMPLIANCE_LAST_PARTITION"
 #: DuckDB's own default (80 % of RAM), unset means DEFAULT_MEMORY_LIMIT.
 ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
+#: Whether the schedule and the sensors start switched on (`on`) or off (`off`) in an instance that
+#: has no stored state for them (a switch in the UI is stored and wins over it). Unset or blank:
+#: `on` when COMPLIANCE_ENV=production, else `off`, so a laptop's `make ui` starts no nightly runs
+#: and a production deployment that predates the variable keeps its automation.
+ENV_AUTOMATION = "COMPLIANCE_AUTOMATION"
+#: The Dagster instance folder (Dagster's own variable): created, with pipelines/dagster.yaml in it,
+#: by pipelines.instance.prepare_dagster_home. Relative values are taken from the working directory.
+ENV_DAGSTER_HOME = "DAGSTER_HOME"
+DEFAULT_DAGSTER_HOME = ".dagster_home"
 
 #: Bounds of every numeric setting. A value outside them is refused at start (ConfigError: the CLI
 #: exits 2 with one line; Definitions fail to load; ComplianceSettings refuses it as run config),
@@ -78,6 +87,8 @@ class Settings:
     compaction_delay_days: int = 0
     #: DuckDB size ("2GB"), or "" for DuckDB's own default.
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    #: The schedule and the sensors start switched on (COMPLIANCE_AUTOMATION).
+    automation: bool = False
 
     @property
     def using_dev_key(self) -> bool:
@@ -156,6 +167,30 @@ def configured_memory_limit(env: dict[str, str] | os._Environ = os.environ) -> s
     return parse_memory_limit(env.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT))
 
 
+_AUTOMATION_VALUES = {"on": True, "off": False}
+
+
+def parse_automation(raw: str) -> bool:
+    """COMPLIANCE_AUTOMATION: `on` or `off` (any case, surrounding whitespace ignored)."""
+    value = _AUTOMATION_VALUES.get(raw.strip().lower())
+    if value is None:
+        raise ConfigError(f"{ENV_AUTOMATION} must be on or off, got {_shown(raw)}")
+    return value
+
+
+def _environment(env: dict[str, str] | os._Environ) -> str:
+    return env.get(ENV_ENVIRONMENT, "development").strip().lower() or "development"
+
+
+def automation_enabled(env: dict[str, str] | os._Environ = os.environ) -> bool:
+    """Whether the schedule and the sensors default to RUNNING: COMPLIANCE_AUTOMATION when set,
+    else on in production (COMPLIANCE_ENV=production) and off everywhere else."""
+    raw = env.get(ENV_AUTOMATION, "")
+    if not raw.strip():
+        return _environment(env) == "production"
+    return parse_automation(raw)
+
+
 def resolve_hash_key(env: dict[str, str] | os._Environ = os.environ) -> str:
     """Return the HMAC key; refuse to run in production without one, warn on the dev key."""
     key = env.get(ENV_HASH_KEY, "")
@@ -193,7 +228,8 @@ def load_settings(env: dict[str, str] | os._Environ = os.environ) -> Settings:
         reports=Path(get(ENV_REPORTS)),
         retention_days=parse_retention(get(ENV_RETENTION)),
         hash_key=resolve_hash_key(env),
-        environment=env.get(ENV_ENVIRONMENT, "development").strip().lower() or "development",
+        environment=_environment(env),
         compaction_delay_days=parse_compaction_delay(get(ENV_COMPACTION_DELAY)),
         duckdb_memory_limit=configured_memory_limit(env),
+        automation=automation_enabled(env),
     )

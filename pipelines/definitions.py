@@ -1,9 +1,12 @@
 """The single Dagster entry point: assets, checks, the nightly job, schedule and sensors."""
 
+import logging
+
 import dagster as dg
 
 import assets
 import checks
+from pipelines.instance import instance_hint
 from pipelines.jobs import nightly_job
 from pipelines.resources import build_resources
 from pipelines.schedules import nightly_schedule
@@ -20,3 +23,8 @@ defs = dg.Definitions(
     sensors=SENSORS,
     resources=build_resources(),
 )
+
+# `dg dev` on an instance without pipelines/dagster.yaml (DAGSTER_HOME unset, or never prepared):
+# say in one line what to do. `make ui` prepares it first.
+if (_hint := instance_hint()) is not None:
+    logging.getLogger(__name__).warning(_hint)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -19,26 +18,8 @@ from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigErro
 from pipelines.console import quiet_console
 from pipelines.day_run import DayOutcome, alert_cli_run, open_instance, release_abandoned_runs, run_day
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
 #: Tag of every CLI run: the warehouse it writes (the CLI holds that warehouse's lock while it runs).
 WAREHOUSE_TAG = "compliance/warehouse"
-
-
-def prepare_dagster_home() -> Path:
-    """Use $DAGSTER_HOME (default ./.dagster_home) and give it our instance settings."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))).resolve()
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        target = home / "dagster.yaml"
-        if not target.exists():  # atomically: another process may be reading it already
-            partial = home / f".dagster.yaml.{os.getpid()}.tmp"
-            shutil.copyfile(PACKAGE_DIR / "dagster.yaml", partial)
-            os.replace(partial, target)
-    except OSError as exc:
-        raise ConfigError(f"DAGSTER_HOME {home} cannot be used: {exc.strerror or exc}") from None
-    return home
 
 
 def validate_paths(settings: Settings) -> None:

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 MARKER = "_SUCCESS"
 SENSOR_INTERVAL_SECONDS = 60
 PARTITION_TAG = "dagster/partition"
+#: Off on a laptop, on in production (COMPLIANCE_AUTOMATION, pipelines.config.automation_enabled);
+#: read when the definitions load. A switch in the UI is stored in the instance and wins.
+DEFAULT_STATUS = dg.DefaultSensorStatus.RUNNING if config.automation_enabled() else dg.DefaultSensorStatus.STOPPED
 #: Statuses of a run that already covers a marker (a failed or canceled run does not).
 _COVERING = [
     dg.DagsterRunStatus.QUEUED,
@@ -102,7 +105,7 @@ def _covered_by_run(instance: dg.DagsterInstance, day: str, marker_mtime_ns: int
 @dg.sensor(
     job=nightly_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=DEFAULT_STATUS,
 )
 def arrival_folder_sensor(context: dg.SensorEvaluationContext):
     """Run a day as soon as its arrival folder holds a `_SUCCESS` marker (the 02:00 schedule is the backstop)."""
@@ -283,7 +286,7 @@ def success_alerts(run: dg.DagsterRun) -> list[dict[str, Any]]:
 
 @dg.run_failure_sensor(
     monitored_jobs=[nightly_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=DEFAULT_STATUS,
 )
 def run_failure_alert(context: dg.RunFailureSensorContext):
     """Alert (file/log, optional webhook) when a nightly run fails: day, run id, failed steps and checks."""
@@ -295,7 +298,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext):
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[nightly_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=DEFAULT_STATUS,
 )
 def day_findings_alert(context: dg.RunStatusSensorContext):
     """Alert when a successful nightly run found new violations, or its day's input was incomplete."""

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests import system_deps
 from tests.helpers import Env
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """TEST_SYSTEM_DEPS=0 (make test-local): skip, with the reason, the `browser` and `postgres`
+    tests whose system package is missing (tests/system_deps.py)."""
+    system_deps.skip_missing(items)
 
 
 @pytest.fixture

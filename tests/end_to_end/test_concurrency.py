@@ -264,7 +264,7 @@ def test_a_cli_run_exits_3_while_a_dagster_run_holds_the_warehouse(tmp_path):
 
 
 def test_the_instance_runs_one_warehouse_step_and_one_run_at_a_time(tmp_path, monkeypatch):
-    from pipelines.runner import prepare_dagster_home
+    from pipelines.instance import prepare_dagster_home
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     home = prepare_dagster_home()

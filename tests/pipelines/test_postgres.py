@@ -2,8 +2,9 @@
 
 The server comes from `tests/setup_postgres.sh` (Debian's postgresql, installed if missing, a
 throw-away cluster on a free 127.0.0.1 port), unless DAGSTER_PG_HOST/PORT/USERNAME/PASSWORD/DB are
-already set (the Makefile or CI started one). In CI (CI=true) a server that cannot be had is a
-failure; on a developer machine without root it is a skip with the reason.
+already set (the Makefile or CI started one). Marked `postgres`: under `make test` or in CI a server
+that cannot be had is a failure; with TEST_SYSTEM_DEPS=0 (make test-local), or on a developer
+machine without root, it is a skip with the reason (tests/system_deps.py).
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests import system_deps
+
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = ROOT / "tests" / "setup_postgres.sh"
-PG_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
+PG_VARS = system_deps.PG_VARS
 DAYS = ("2026-11-02", "2026-11-03")
 
-pytestmark = pytest.mark.slow
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +33,11 @@ def postgres() -> Iterator[dict[str, str]]:
     if all(v in os.environ for v in PG_VARS):
         yield {v: os.environ[v] for v in PG_VARS}
         return
+    if system_deps.mode() == system_deps.SKIP and not system_deps.postgres_available():
+        pytest.skip(system_deps.skip_reason("postgres"))
     proc = subprocess.run(["bash", str(SETUP), "start"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
-        reason = f"no PostgreSQL server (setup_postgres.sh exit {proc.returncode}): {proc.stderr.strip()[-800:]}"
-        if _in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+        system_deps.missing("postgres", f"setup_postgres.sh exit {proc.returncode}: {proc.stderr.strip()[-800:]}")
     conn = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     try:
         yield {v: conn[v] for v in PG_VARS}

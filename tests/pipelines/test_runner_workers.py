@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import pytest
 
 from pipelines import config, day_run, runner
+from pipelines.instance import prepare_dagster_home
 from tests.helpers import event
 
 FIRST = date(2026, 10, 1)
@@ -32,7 +33,7 @@ def days(env, monkeypatch) -> list[date]:
     # run_days sets the partition window in os.environ; monkeypatch restores it after the test
     monkeypatch.setenv(config.ENV_FIRST_PARTITION, "2020-01-01")
     monkeypatch.setenv(config.ENV_LAST_PARTITION, "2020-01-01")
-    runner.prepare_dagster_home()
+    prepare_dagster_home()
     return found
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines import notify, sensors
+from pipelines import config, notify, sensors
 from pipelines.jobs import NIGHTLY_JOB_NAME
 from pipelines.partitions import nightly_partitions
 from tests.helpers import event
@@ -367,12 +367,14 @@ def test_alerts_for_run_ignore_a_successful_run_without_partition(dirs):
     assert read_alerts(reports) == []
 
 
-def test_the_sensors_are_in_the_definitions_and_running_by_default():
+def test_the_sensors_are_in_the_definitions_and_on_as_configured():
     from pipelines.definitions import defs
 
+    # on or off by COMPLIANCE_AUTOMATION (tests/pipelines/test_automation.py)
+    expected = dg.DefaultSensorStatus.RUNNING if config.automation_enabled() else dg.DefaultSensorStatus.STOPPED
     for name in ("arrival_folder_sensor", "run_failure_alert", "day_findings_alert"):
         sensor = defs.resolve_sensor_def(name)
-        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        assert sensor.default_status == expected
     assert defs.resolve_sensor_def("arrival_folder_sensor").job_name == NIGHTLY_JOB_NAME
     assert defs.resolve_sensor_def("arrival_folder_sensor").minimum_interval_seconds == 60
 

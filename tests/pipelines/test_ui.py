@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
@@ -30,19 +29,17 @@ from pathlib import Path
 
 import pytest
 
+from tests import system_deps
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SCREENSHOT = ARTIFACTS / "ui_asset_graph.png"
 BIN = Path(sys.executable).parent
-LOCATION = "pipelines.definitions"  # workspace.yaml loads the module without a location_name
+LOCATION = "consent_compliance"  # workspace.yaml's location_name (tests/pipelines/test_code_location.py)
 REPOSITORY = "__repository__"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -237,9 +234,9 @@ def test_webserver_serves_every_asset_check_schedule_and_sensor(ui):
     assert NIGHTLY_JOB_NAME in {j["name"] for j in repo["jobs"]}
     assert {s["name"] for s in repo["schedules"]} == expected_schedules
     assert {s["name"] for s in repo["sensors"]} == expected_sensors
-    # Schedules and sensors are on by default: nobody has to switch the backstop or the alerts on.
-    assert {s["scheduleState"]["status"] for s in repo["schedules"]} == {"RUNNING"}
-    assert {s["sensorState"]["status"] for s in repo["sensors"]} == {"RUNNING"}
+    # Off outside production (COMPLIANCE_AUTOMATION unset): the UI on a laptop starts no nightly runs.
+    assert {s["scheduleState"]["status"] for s in repo["schedules"]} == {"STOPPED"}
+    assert {s["sensorState"]["status"] for s in repo["sensors"]} == {"STOPPED"}
 
     nodes = ui.graphql(ASSETS)["assetNodes"]
     served_assets = {tuple(n["assetKey"]["path"]) for n in nodes}
@@ -284,23 +281,6 @@ def test_a_partition_run_launched_over_graphql_succeeds(ui):
     assert summary["run_date"] == ui.day
 
 
-def _chromium() -> str:
-    """Chromium from $CHROMIUM or PATH, else installed by tests/setup_browser.sh (it prints the path)."""
-    for candidate in (os.environ.get("CHROMIUM", ""), *map(shutil.which, ("chromium", "chromium-browser"))):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    setup = ROOT / "tests" / "setup_browser.sh"
-    if setup.exists():
-        proc = subprocess.run(["bash", str(setup)], capture_output=True, text=True, timeout=900)
-        path = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 and proc.stdout.strip() else ""
-        if path and os.access(path, os.X_OK):
-            return path
-    reason = "headless Chromium is not installed (tests/setup_browser.sh, or apt-get install -y chromium)"
-    if _in_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()[:24]
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
@@ -318,10 +298,11 @@ def _shown(name: str, texts: set[str]) -> bool:
     return False
 
 
+@pytest.mark.browser
 def test_screenshot_of_the_asset_graph(ui):
     from pipelines.definitions import defs
 
-    chromium = _chromium()
+    chromium = system_deps.chromium()
     graph = defs.get_repository_def().asset_graph
     keys = list(graph.get_all_asset_keys())
     group_names = sorted({graph.get(k).group_name for k in keys})

@@ -15,8 +15,6 @@ import base64
 import csv
 import io
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -25,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.safe_text import file_label
+from tests import system_deps
 from tests.helpers import event
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-SETUP = ROOT / "tests" / "setup_browser.sh"
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -37,17 +35,6 @@ FILE_IMG = "<img src=x onerror=alert(2)>"
 HYPERLINK = '=HYPERLINK("http://x","y")'
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def chromium() -> str:
-    """The Chromium binary; installed by tests/setup_browser.sh when missing. Skips only if impossible."""
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    done = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=1800)
-    if done.returncode == 0 and done.stdout.strip():
-        return done.stdout.strip().splitlines()[-1]
-    pytest.skip(f"Chromium is not installed and cannot be installed here: {done.stderr.strip()[-300:]}")
 
 
 class DevTools:
@@ -114,7 +101,7 @@ class DevTools:
 @pytest.fixture
 def browser(tmp_path):
     """Headless Chromium with no network: every host resolves to nothing, background traffic off."""
-    binary = chromium()
+    binary = system_deps.chromium()
     profile = tmp_path / "chromium-profile"
     process = subprocess.Popen(
         [
