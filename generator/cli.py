@@ -26,15 +26,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, required=True, help="number of arrival days")
     parser.add_argument("--start", type=_date_arg, required=True, help="first day, YYYY-MM-DD")
     parser.add_argument("--seed", type=int, required=True, help="random seed")
-    parser.add_argument("--bad-line-rate", type=float, default=0.002)
-    parser.add_argument("--violation-rate", type=float, default=0.002)
-    parser.add_argument("--duplicate-rate", type=float, default=0.002)
-    parser.add_argument("--late-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--bad-line-rate", type=float, default=0.002, help="share of lines that break the contract (rejected)"
+    )
+    parser.add_argument("--violation-rate", type=float, default=0.002, help="rate of planted policy violations")
+    parser.add_argument(
+        "--duplicate-rate", type=float, default=0.002, help="share of lines sent again with the same messageId"
+    )
+    parser.add_argument(
+        "--late-rate", type=float, default=0.01, help="share of events arriving on a later day than they occurred"
+    )
     parser.add_argument("--gzip-every", type=int, default=3, help="every N-th day is gzip (0: never)")
     parser.add_argument("--export-every", type=int, default=1, help="export every N days")
     parser.add_argument("--corrupt-files", type=int, default=0, help="unreadable files on the last days")
-    parser.add_argument("--events-per-account", type=float, default=10.0)
-    parser.add_argument("--lines-per-file", type=int, default=DEFAULT_LINES_PER_FILE)
+    parser.add_argument("--events-per-account", type=float, default=10.0, help="mean events per account over the days")
+    parser.add_argument(
+        "--lines-per-file", type=int, default=DEFAULT_LINES_PER_FILE, help="lines per event file before the next part"
+    )
     parser.add_argument("--workers", type=int, default=None, help="simulation processes (output is the same)")
     parser.add_argument("--no-quirks", dest="quirks", action="store_false", help="no BOM, CRLF or blank lines")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")

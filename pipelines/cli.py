@@ -1,13 +1,11 @@
-"""Command line: `python -m pipelines {nightly,backfill,generate,prepare-instance}` (CONTRACT section 3).
-
-Exit codes: 0 success; 1 a day's run failed (a blocking check or a step); 2 bad usage or
-configuration; 3 the warehouse is locked by another run.
-"""
+"""Run days of the nightly compliance job (CONTRACT section 3); generate a test inbox; prepare the instance."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import time
 from datetime import date
 
 from pipelines import config
@@ -15,6 +13,17 @@ from pipelines.console import quiet_console
 from pipelines.instance import prepare_dagster_home
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3
+EXIT_CODES = (
+    (EXIT_OK, "every day ran and every blocking check passed"),
+    (EXIT_FAILED, "a day's run failed (a blocking check or a step)"),
+    (EXIT_CONFIG, "bad usage or configuration, a day not allowed, or a plan not confirmed (one line on stderr)"),
+    (EXIT_BUSY, "another run holds the warehouse lock"),
+)
+#: A plan longer than this many days asks for confirmation when stdin is a terminal (or --yes).
+CONFIRM_ABOVE_DAYS = 31
+
+FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY = config.FIRST_SUPPORTED_DAY, config.LAST_SUPPORTED_DAY
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,15 +31,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"error: {message}\n")
 
 
-#: Days the Dagster partitions and Prague-time arithmetic can represent (end of D + 1 h must exist).
-FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY = date(1971, 1, 1), date(9998, 12, 31)
-
-
 def _date(text: str) -> date:
+    if not _ISO_DAY.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}, expected YYYY-MM-DD")
     try:
         day = date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r}, expected YYYY-MM-DD") from None
+    except ValueError as exc:  # the form is right, the calendar says no (month 13, February 30)
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}: not a valid date ({exc})") from None
     if not FIRST_SUPPORTED_DAY <= day <= LAST_SUPPORTED_DAY:
         raise argparse.ArgumentTypeError(
             f"invalid date {text!r}, expected a day from {FIRST_SUPPORTED_DAY} to {LAST_SUPPORTED_DAY}"
@@ -38,16 +45,56 @@ def _date(text: str) -> date:
     return day
 
 
+def _epilog() -> str:
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES)
+    width = max(len(name) for name, _, _ in config.VARIABLES)
+    variables = "\n".join(
+        f"  {name:<{width}}  {meaning} (default: {default})" for name, default, meaning in config.VARIABLES
+    )
+    return (
+        "Days are calendar days in Europe/Prague; only days that have ended can run.\n\n"
+        f"exit codes:\n{codes}\n\nenvironment variables:\n{variables}"
+    )
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print the days that would run, in order, and exit")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"run a plan of more than {CONFIRM_ABOVE_DAYS} days without asking (asked only on a terminal)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m pipelines", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="python -m pipelines",
+        description=__doc__.splitlines()[0],
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="command")
 
-    nightly = sub.add_parser("nightly", help="run day D, catching up on unprocessed earlier days")
-    nightly.add_argument("--date", required=True, type=_date, help="the day to process (YYYY-MM-DD)")
+    nightly = sub.add_parser(
+        "nightly",
+        help="run day D, catching up on unprocessed earlier days",
+        description="Run day D, after every unprocessed earlier day (from the first day in the inbox), in order.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    nightly.add_argument("--date", required=True, type=_date, help="the day to process (YYYY-MM-DD), before today")
+    _add_plan_options(nightly)
 
-    backfill = sub.add_parser("backfill", help="run every day from D1 to D2, in order")
-    backfill.add_argument("--from", dest="start", required=True, type=_date)
-    backfill.add_argument("--to", dest="end", required=True, type=_date)
+    backfill = sub.add_parser(
+        "backfill",
+        help="run every day from D1 to D2, in order",
+        description="Run every day from D1 to D2, in order, each publishing its report (processed days run again).",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backfill.add_argument("--from", dest="start", required=True, type=_date, help="the first day (YYYY-MM-DD)")
+    backfill.add_argument("--to", dest="end", required=True, type=_date, help="the last day (YYYY-MM-DD), before today")
+    _add_plan_options(backfill)
 
     sub.add_parser(
         "prepare-instance",
@@ -61,22 +108,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(i: int, n: int, outcome) -> None:
-    status = "ok" if outcome.success else "FAILED"
-    parts = [f"[{i}/{n}] {outcome.day} {status} in {outcome.seconds:.1f}s"]
-    s = outcome.summary
-    if s:
-        q = s.get("quality", {})
-        v = sum(r.get("new", 0) for r in s.get("violations", {}).values())
-        parts.append(
-            f"received={q.get('received', 0)} accepted={q.get('accepted', 0)} "
-            f"duplicates={q.get('duplicates', 0)} rejected={q.get('rejected', 0)} new_violations={v}"
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class Progress:
+    """One line a day; in a run of several days, also days done, days to go and the time left
+    (the mean wall time of a day so far, times the days to go)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, i: int, n: int, outcome) -> None:
+        status = "ok" if outcome.success else "FAILED"
+        parts = [f"[{i}/{n}] {outcome.day} {status} in {outcome.seconds:.1f}s"]
+        s = outcome.summary
+        if s:
+            q = s.get("quality", {})
+            v = sum(r.get("new", 0) for r in s.get("violations", {}).values())
+            parts.append(
+                f"received={q.get('received', 0)} accepted={q.get('accepted', 0)} "
+                f"duplicates={q.get('duplicates', 0)} rejected={q.get('rejected', 0)} new_violations={v}"
+            )
+        if outcome.peak_rss_mb is not None:
+            parts.append(f"peak_rss={outcome.peak_rss_mb:.0f}MB")
+        if n > 1:
+            left = (time.monotonic() - self.started) / i * (n - i)
+            parts.append(f"| {i} done, {n - i} to go, ~{_duration(left)} left")
+        if outcome.failures:
+            parts.append("; ".join(sorted(set(outcome.failures))))
+        print(" ".join(parts), flush=True)
+
+
+def _describe(days: list[date]) -> str:
+    return f"{len(days)} day(s) from {days[0]} to {days[-1]}"
+
+
+def _check_ended(args) -> None:
+    """Refuse a day that has not ended yet in Europe/Prague (before anything is opened)."""
+    from pipelines.clock import last_complete_day
+
+    last_asked = args.end if args.command == "backfill" else args.date
+    last = last_complete_day()
+    if last_asked > last:
+        option = "--to" if args.command == "backfill" else "--date"
+        raise config.ConfigError(
+            f"{option} {last_asked} has not ended yet in Europe/Prague; the last day that can run is {last}"
         )
-    if outcome.peak_rss_mb is not None:
-        parts.append(f"peak_rss={outcome.peak_rss_mb:.0f}MB")
-    if outcome.failures:
-        parts.append("; ".join(sorted(set(outcome.failures))))
-    print(" ".join(parts), flush=True)
+
+
+def _confirm(days: list[date]) -> None:
+    """Ask on the terminal before a long plan; anything but yes stops here (exit 2)."""
+    try:
+        answer = input(f"Run {_describe(days)}? Pass --yes to skip this question. [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise config.ConfigError(f"not confirmed: {_describe(days)}; check the dates, or pass --yes")
 
 
 def _run(args) -> int:
@@ -85,22 +178,41 @@ def _run(args) -> int:
     settings = config.load_settings()
     runner.validate_paths(settings)
     config.warn_if_dev_key(settings.hash_key)
-    prepare_dagster_home()
-    if args.command == "backfill":
-        if args.start > args.end:
-            raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
-        with runner.warehouse_lock(settings):
-            runner.check_warehouse(settings)
+    if args.command == "backfill" and args.start > args.end:
+        raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
+    _check_ended(args)
+    if not args.dry_run:
+        prepare_dagster_home()
+
+    def plan() -> list[date]:
+        runner.check_warehouse(settings)
+        if args.command == "backfill":
             days = runner.date_range(args.start, args.end)
-            print(f"Backfilling {len(days)} day(s) from {args.start} to {args.end}", flush=True)
-            outcomes = runner.run_days(settings, days, _progress)
-    else:
-        with runner.warehouse_lock(settings):
-            runner.check_warehouse(settings)
+        else:
             days = runner.nightly_plan(settings, args.date)
-            if len(days) > 1:
-                print(f"Catching up on {len(days) - 1} unprocessed day(s) before {args.date}", flush=True)
-            outcomes = runner.run_days(settings, days, _progress)
+        runner.check_window(days)
+        return days
+
+    with runner.warehouse_lock(settings):
+        days = plan()
+        if args.dry_run:
+            print(f"Plan: {_describe(days)}, in order (dry run: nothing runs)")
+            print("\n".join(d.isoformat() for d in days), flush=True)
+            return EXIT_OK
+        asks = len(days) > CONFIRM_ABOVE_DAYS and not args.yes and sys.stdin.isatty()
+        if not asks:
+            return _execute(runner, settings, args, days)
+    _confirm(days)  # with the lock released: a nightly cron run is not blocked by a question
+    with runner.warehouse_lock(settings):
+        return _execute(runner, settings, args, plan())
+
+
+def _execute(runner, settings, args, days: list[date]) -> int:
+    if args.command == "backfill":
+        print(f"Backfilling {_describe(days)}", flush=True)
+    elif len(days) > 1:
+        print(f"Catching up on {len(days) - 1} unprocessed day(s) before {args.date}", flush=True)
+    outcomes = runner.run_days(settings, days, Progress())
     failed = [o for o in outcomes if not o.success]
     if failed:
         print(

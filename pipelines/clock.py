@@ -16,3 +16,13 @@ def start_of_day(day: date) -> datetime:
 def end_of_day(day: date) -> datetime:
     """Local midnight that closes `day` (the contract's "end of D"), as an aware datetime."""
     return start_of_day(day + timedelta(days=1))
+
+
+def today() -> date:
+    """Today in Europe/Prague."""
+    return datetime.now(PRAGUE).date()
+
+
+def last_complete_day() -> date:
+    """Yesterday in Europe/Prague: the last day that has ended."""
+    return today() - timedelta(days=1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,10 +26,13 @@ ENV_ENVIRONMENT = "COMPLIANCE_ENV"
 #: copies the whole warehouse, so a deployment that accepts erased bytes in the file's free blocks
 #: for a few nights may batch it (the tables are clean the night of the purge either way).
 ENV_COMPACTION_DELAY = "COMPLIANCE_COMPACTION_DELAY_DAYS"
-#: Set by the CLI before the Definitions are imported, when it is asked for days outside the default
-#: partition window (the partitions end with yesterday); read by pipelines.partitions at import.
-ENV_FIRST_PARTITION = "COMPLIANCE_FIRST_PARTITION"
-ENV_LAST_PARTITION = "COMPLIANCE_LAST_PARTITION"
+#: The first day of the nightly partitions (YYYY-MM-DD). Unset or blank: the first day found in the
+#: inbox (an arrival folder or an export) or in the reports (a published day), read by
+#: pipelines.partitions when the Definitions load.
+ENV_FIRST_DAY = "COMPLIANCE_FIRST_DAY"
+#: Alerts (pipelines.notify): an optional webhook, and an optional notifier factory `package.module:function`.
+ENV_ALERT_WEBHOOK_URL = "COMPLIANCE_ALERT_WEBHOOK_URL"
+ENV_NOTIFIER = "COMPLIANCE_NOTIFIER"
 #: DuckDB's memory limit per connection (pipelines.warehouse applies it); set but blank means
 #: DuckDB's own default (80 % of RAM), unset means DEFAULT_MEMORY_LIMIT.
 ENV_MEMORY_LIMIT = "COMPLIANCE_DUCKDB_MEMORY_LIMIT"
@@ -68,6 +73,32 @@ DEFAULTS = {
 }
 
 
+#: Every variable the pipeline reads, its default as shown to people, and its meaning
+#: (`python -m pipelines --help` lists them).
+VARIABLES: tuple[tuple[str, str, str], ...] = (
+    (ENV_INBOX, DEFAULTS[ENV_INBOX], "landing zone: events/<YYYY-MM-DD>/, snapshots/<system>/"),
+    (ENV_WAREHOUSE, DEFAULTS[ENV_WAREHOUSE], "the DuckDB database file"),
+    (ENV_REPORTS, DEFAULTS[ENV_REPORTS], "where reports (and alerts.jsonl) are published"),
+    (ENV_HASH_KEY, "a public development key (warned)", "secret for the keyed hashes"),
+    (
+        ENV_RETENTION,
+        DEFAULTS[ENV_RETENTION],
+        f"days an ingested inbox folder is kept ({MIN_RETENTION_DAYS}-{MAX_RETENTION_DAYS})",
+    ),
+    (
+        ENV_COMPACTION_DELAY,
+        DEFAULTS[ENV_COMPACTION_DELAY],
+        f"nights a purge may wait for compaction ({MIN_COMPACTION_DELAY_DAYS}-{MAX_COMPACTION_DELAY_DAYS})",
+    ),
+    (ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT, "DuckDB memory limit per connection (blank: DuckDB's default)"),
+    (ENV_ENVIRONMENT, "development", "production refuses to run without COMPLIANCE_HASH_KEY"),
+    (ENV_FIRST_DAY, "the first day in the inbox or the reports", "first day of the nightly partitions"),
+    (ENV_ALERT_WEBHOOK_URL, "unset", "also POST every alert to this URL"),
+    (ENV_NOTIFIER, "unset", "alert notifier factory, package.module:function"),
+    (ENV_DAGSTER_HOME, DEFAULT_DAGSTER_HOME, "the Dagster instance (run history)"),
+)
+
+
 class ConfigError(Exception):
     """A configuration problem, reported to the user as one clear line."""
 
@@ -89,6 +120,8 @@ class Settings:
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
     #: The schedule and the sensors start switched on (COMPLIANCE_AUTOMATION).
     automation: bool = False
+    #: COMPLIANCE_FIRST_DAY, or None: the partitions start at the first day in the inbox or the reports.
+    first_day: date | None = None
 
     @property
     def using_dev_key(self) -> bool:
@@ -217,10 +250,36 @@ def warn_if_dev_key(key: str, logger: logging.Logger | None = None) -> None:
         )
 
 
+def setting(name: str, env: Mapping[str, str] = os.environ) -> str:
+    """A variable of DEFAULTS: its value, or its default when unset or blank."""
+    value = env.get(name, "")
+    return value if value.strip() else DEFAULTS[name]
+
+
+#: Days the Dagster partitions and Prague-time arithmetic can represent (end of D + 1 h must exist).
+FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY = date(1971, 1, 1), date(9998, 12, 31)
+
+
+def configured_first_day(env: Mapping[str, str] = os.environ) -> date | None:
+    """COMPLIANCE_FIRST_DAY as a date, or None when unset or blank; anything else is a ConfigError."""
+    raw = env.get(ENV_FIRST_DAY, "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw) else None
+    except ValueError:
+        day = None
+    if day is None or not FIRST_SUPPORTED_DAY <= day <= LAST_SUPPORTED_DAY:
+        raise ConfigError(
+            f"{ENV_FIRST_DAY}={_shown(raw)} is not a day (YYYY-MM-DD) "
+            f"from {FIRST_SUPPORTED_DAY} to {LAST_SUPPORTED_DAY}"
+        )
+    return day
+
+
 def load_settings(env: dict[str, str] | os._Environ = os.environ) -> Settings:
     def get(name: str) -> str:
-        value = env.get(name, "")
-        return value if value.strip() else DEFAULTS[name]
+        return setting(name, env)
 
     return Settings(
         inbox=Path(get(ENV_INBOX)),
@@ -232,4 +291,5 @@ def load_settings(env: dict[str, str] | os._Environ = os.environ) -> Settings:
         compaction_delay_days=parse_compaction_delay(get(ENV_COMPACTION_DELAY)),
         duckdb_memory_limit=configured_memory_limit(env),
         automation=automation_enabled(env),
+        first_day=configured_first_day(env),
     )

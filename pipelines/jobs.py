@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.partitions import nightly_partitions
+from pipelines.partitions import BACKFILL_HELP, nightly_partitions
 
 NIGHTLY_JOB_NAME = "nightly_compliance"
 
@@ -12,6 +12,6 @@ nightly_job = dg.define_asset_job(
     partitions_def=nightly_partitions,
     executor_def=dg.in_process_executor,
     description="Ingest the arrival day, derive consent and CLUB state, purge erased subjects, "
-    "evaluate the policy rules and publish the compliance report.",
+    "evaluate the policy rules and publish the compliance report. " + BACKFILL_HELP,
     tags={"pipeline": "compliance"},
 )

@@ -9,8 +9,11 @@ included (only an exception's class name).
 Delivery (`default_notifier`):
 
 * always: one JSON line appended to `<reports>/alerts.jsonl` and one WARNING log line;
-* if `COMPLIANCE_ALERT_WEBHOOK_URL` is set: an HTTP POST of the same JSON (timeout 5 s). A delivery
-  failure is logged (class name only; the URL may embed a token and is never logged) and not raised.
+* if `COMPLIANCE_ALERT_WEBHOOK_URL` is set: an HTTP POST of the same JSON, retried with exponential
+  backoff (tenacity) on network errors and HTTP 5xx/429 only, at most WEBHOOK_ATTEMPTS attempts within
+  WEBHOOK_TOTAL_SECONDS, so a sensor tick is never stuck. A delivery that still fails is logged (class
+  name only; the URL may embed a token and is never logged or written), recorded as one
+  `"event": "delivery_failed"` line in `alerts.jsonl`, and not raised.
 
 Plugging in another channel: subclass `Notifier`, and either pass it to the sensors' helpers or point
 `COMPLIANCE_NOTIFIER` at a zero-argument factory, `package.module:function`, that returns a Notifier.
@@ -18,10 +21,12 @@ Plugging in another channel: subclass `Notifier`, and either pass it to the sens
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import json
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -29,15 +34,25 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import tenacity
+
 from pipelines import config
 from pipelines.safe_text import REDACTED, safe_name
 
 log = logging.getLogger(__name__)
 
-ENV_WEBHOOK_URL = "COMPLIANCE_ALERT_WEBHOOK_URL"
-ENV_NOTIFIER = "COMPLIANCE_NOTIFIER"
+ENV_WEBHOOK_URL = config.ENV_ALERT_WEBHOOK_URL
+ENV_NOTIFIER = config.ENV_NOTIFIER
 ALERTS_FILE = "alerts.jsonl"
+#: One attempt's timeout; attempts, the first wait (doubling, at most WEBHOOK_MAX_WAIT_SECONDS) and
+#: the time budget of a delivery, all attempts and waits included: far below a sensor tick's 60 s.
 WEBHOOK_TIMEOUT_SECONDS = 5.0
+WEBHOOK_ATTEMPTS = 4
+WEBHOOK_FIRST_WAIT_SECONDS = 0.5
+WEBHOOK_MAX_WAIT_SECONDS = 2.0
+WEBHOOK_TOTAL_SECONDS = 15.0
+#: The line `alerts.jsonl` gets when a webhook delivery failed after its attempts.
+DELIVERY_FAILED = "delivery_failed"
 SCHEMA_VERSION = 1
 
 #: Alert types. `run_failure`: a nightly run failed; `violations_found`: a successful run found new
@@ -154,30 +169,102 @@ class FileNotifier(Notifier):
             log.error("could not write alert file %s: %s", self.path, type(exc).__name__)
 
 
-class WebhookNotifier(Notifier):
-    """POST the alert as JSON. Failures are logged by class name only; the URL is never logged."""
+def _retryable(exc: BaseException) -> bool:
+    """Network errors, timeouts and HTTP 5xx/429 are worth another attempt; other HTTP answers are not."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code == 429
+    return isinstance(exc, OSError | http.client.HTTPException)  # URLError, timeouts, refused, reset
 
-    def __init__(self, url: str, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> None:
+
+def _error_class(exc: BaseException) -> str:
+    """What failed, without the URL: `HTTP 503`, or the class of the underlying network error."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        return type(exc.reason).__name__
+    return type(exc).__name__
+
+
+class WebhookNotifier(Notifier):
+    """POST the alert as JSON, retrying with exponential backoff on network errors and HTTP 5xx/429.
+
+    A delivery that fails is logged by its error class only and, when `failures` is given, recorded
+    there as one JSON line (the alert's event, day and run id, `delivery: failed`, the attempts and
+    the error class). The URL is never logged or recorded: it may embed a token."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+        *,
+        failures: Path | str | None = None,
+        attempts: int = WEBHOOK_ATTEMPTS,
+        first_wait: float = WEBHOOK_FIRST_WAIT_SECONDS,
+        max_wait: float = WEBHOOK_MAX_WAIT_SECONDS,
+        total_seconds: float = WEBHOOK_TOTAL_SECONDS,
+    ) -> None:
         if not url.lower().startswith(("http://", "https://")):
             raise ValueError(f"{ENV_WEBHOOK_URL} must be an http(s) URL")
         self.url = url
         self.timeout = timeout
+        self.failures = Path(failures) if failures is not None else None
+        self.attempts = attempts
+        self.first_wait = first_wait
+        self.max_wait = max_wait
+        self.total_seconds = total_seconds
 
-    def send(self, alert: dict[str, Any]) -> None:
-        body = json.dumps(alert, sort_keys=True, ensure_ascii=True).encode()
+    def _post(self, body: bytes, deadline: float) -> None:
         request = urllib.request.Request(
             self.url,
             data=body,
             method="POST",
             headers={"Content-Type": "application/json", "User-Agent": "consent-compliance-alerts/1"},
         )
+        timeout = max(0.1, min(self.timeout, deadline - time.monotonic()))  # the last attempt fits the budget
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+            response.read()
+
+    def send(self, alert: dict[str, Any]) -> None:
+        body = json.dumps(alert, sort_keys=True, ensure_ascii=True).encode()
+        deadline = time.monotonic() + self.total_seconds
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_before_delay(self.total_seconds),
+            wait=tenacity.wait_exponential(multiplier=self.first_wait, max=self.max_wait),
+            retry=tenacity.retry_if_exception(_retryable),
+            reraise=True,
+        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
-                response.read()
-        except urllib.error.HTTPError as exc:
-            log.error("alert webhook answered HTTP %s; alert kept in the alert file", exc.code)
-        except Exception as exc:  # network errors, timeouts: never break the sensor
-            log.error("alert webhook delivery failed (%s); alert kept in the alert file", type(exc).__name__)
+            retrying(self._post, body, deadline)
+        except Exception as exc:  # the last attempt's error, or one not worth retrying: never break the sensor
+            attempts = retrying.statistics.get("attempt_number", 1)
+            error = _error_class(exc)
+            log.error(
+                "alert webhook delivery failed after %d attempt(s) (%s); alert kept in the alert file", attempts, error
+            )
+            self._record_failure(alert, attempts, error)
+
+    def _record_failure(self, alert: Mapping[str, Any], attempts: int, error: str) -> None:
+        if self.failures is None:
+            return
+        line = {
+            "schema_version": SCHEMA_VERSION,
+            "event": DELIVERY_FAILED,
+            "delivery": "failed",
+            "channel": "webhook",
+            "alert_event": alert.get("event"),
+            "job": alert.get("job"),
+            "day": alert.get("day"),
+            "run_id": alert.get("run_id"),
+            "attempts": attempts,
+            "error_class": error,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        try:
+            self.failures.parent.mkdir(parents=True, exist_ok=True)
+            with self.failures.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n")
+        except OSError as exc:
+            log.error("could not write alert file %s: %s", self.failures, type(exc).__name__)
 
 
 class CompositeNotifier(Notifier):
@@ -195,16 +282,16 @@ class CompositeNotifier(Notifier):
 
 
 def alerts_path(env: Mapping[str, str] = os.environ) -> Path:
-    reports = env.get(config.ENV_REPORTS, "").strip() or config.DEFAULTS[config.ENV_REPORTS]
-    return Path(reports) / ALERTS_FILE
+    return Path(config.setting(config.ENV_REPORTS, env)) / ALERTS_FILE
 
 
 def default_notifier(env: Mapping[str, str] = os.environ) -> Notifier:
     """The file/log notifier, plus the webhook when `COMPLIANCE_ALERT_WEBHOOK_URL` is set."""
-    notifiers: list[Notifier] = [FileNotifier(alerts_path(env))]
+    path = alerts_path(env)
+    notifiers: list[Notifier] = [FileNotifier(path)]
     url = env.get(ENV_WEBHOOK_URL, "").strip()
     if url:
-        notifiers.append(WebhookNotifier(url))
+        notifiers.append(WebhookNotifier(url, failures=path))
     return CompositeNotifier(notifiers)
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.config import ENV_FIRST_PARTITION, ENV_LAST_PARTITION, ConfigError, Settings, WarehouseBusy
+from pipelines.config import ENV_FIRST_DAY, ConfigError, Settings, WarehouseBusy
 from pipelines.console import quiet_console
 from pipelines.day_run import DayOutcome, alert_cli_run, open_instance, release_abandoned_runs, run_day
 
@@ -74,28 +74,6 @@ def warehouse_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def inbox_days(inbox: Path) -> list[date]:
-    """Every arrival day and export day present in the inbox."""
-    found: set[date] = set()
-    events = inbox / "events"
-    if events.is_dir():
-        for p in events.iterdir():
-            try:
-                found.add(date.fromisoformat(p.name))
-            except ValueError:
-                continue
-    snapshots = inbox / "snapshots"
-    if snapshots.is_dir():
-        for system in snapshots.iterdir():
-            if system.is_dir():
-                for p in system.glob("*.csv"):
-                    try:
-                        found.add(date.fromisoformat(p.stem))
-                    except ValueError:
-                        continue
-    return sorted(found)
-
-
 def processed_days(settings: Settings) -> set[date]:
     if not settings.warehouse.exists():
         return set()
@@ -108,6 +86,8 @@ def processed_days(settings: Settings) -> set[date]:
 
 def nightly_plan(settings: Settings, target: date) -> list[date]:
     """The unprocessed days before `target` (from the first day we know of), in order, then `target`."""
+    from pipelines.partitions import inbox_days
+
     done = processed_days(settings)
     known = [d for d in inbox_days(settings.inbox) if d <= target] + [d for d in done if d <= target]
     if not known:
@@ -124,9 +104,21 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _set_partition_window(days: list[date]) -> None:
-    os.environ[ENV_FIRST_PARTITION] = min(days).isoformat()
-    os.environ[ENV_LAST_PARTITION] = max(days).isoformat()
+def check_window(days: list[date]) -> None:
+    """Every day must be a partition of the Definitions this process runs: refuse, in one line, a
+    day that has not ended yet or one before the first partition day (COMPLIANCE_FIRST_DAY)."""
+    from pipelines.clock import last_complete_day
+    from pipelines.partitions import nightly_partitions
+
+    last = last_complete_day()
+    if max(days) > last:
+        raise ConfigError(f"{max(days)} has not ended yet in Europe/Prague: the last day that can run is {last}")
+    first = date.fromisoformat(nightly_partitions.get_first_partition_key())
+    if min(days) < first:
+        raise ConfigError(
+            f"{min(days)} is before the first partition day {first} (the first day in the inbox or the "
+            f"reports, or {ENV_FIRST_DAY}); set {ENV_FIRST_DAY}={min(days)} to run it"
+        )
 
 
 #: A run of several days (a backfill, a catch-up) runs them in a worker process that is replaced
@@ -151,15 +143,21 @@ def run_days(
     replaced every DAYS_PER_WORKER days, or after a day that peaked above RECYCLE_AFTER_PEAK_MB,
     so a long backfill's memory stays that of a few nights.
     """
-    _set_partition_window(days)
     tags = {"trigger": "cli", WAREHOUSE_TAG: str(settings.warehouse.resolve())}
     with open_instance() as instance:
         release_abandoned_runs(instance, tags)
         if len(days) == 1:
             outcome = run_day(instance, settings, days[0], tags)
             progress(1, 1, outcome)
-            alert_cli_run(instance, outcome.run_id)
+            alert_cli_run(instance, outcome.run_id)  # after the day's line
             return [outcome]
+        return _run_days_in_workers(instance, settings, days, tags, progress)
+
+
+def _run_days_in_workers(
+    instance, settings: Settings, days: list[date], tags: dict[str, str], progress
+) -> list[DayOutcome]:
+    """Each day in the worker, its progress line and then its alerts here, in that order."""
     outcomes: list[DayOutcome] = []
     pool = _worker_pool(settings)
     try:
@@ -176,10 +174,11 @@ def run_days(
                 # released, and the next days run in a new worker
                 outcome = DayOutcome(day, False, None, 0.0, failures=[WORKER_DIED])
                 pool = _replace(pool, settings)
-                with open_instance() as instance:
-                    release_abandoned_runs(instance, tags)
+                release_abandoned_runs(instance, tags)
             outcomes.append(outcome)
             progress(i, len(days), outcome)
+            if outcome.run_id is not None:
+                alert_cli_run(instance, outcome.run_id)
             if i < len(days) and (outcome.peak_rss_mb or 0) > RECYCLE_AFTER_PEAK_MB:
                 pool = _replace(pool, settings)  # a large day: the next one starts in a fresh worker
     finally:
@@ -237,6 +236,4 @@ def _run_day_in_worker(settings: Settings, day: date, tags: dict[str, str]) -> D
     global _worker_instance
     if _worker_instance is None:
         _worker_instance = open_instance()
-    outcome = run_day(_worker_instance, settings, day, tags)
-    alert_cli_run(_worker_instance, outcome.run_id)
-    return outcome
+    return run_day(_worker_instance, settings, day, tags)

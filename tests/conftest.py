@@ -5,12 +5,18 @@ The helpers the test modules share (`event`, `Env`, `TEST_KEY`, ...) are in test
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests import system_deps
-from tests.helpers import Env
+# The test process loads the Definitions once (at collection), before any test's inbox exists, and
+# then runs days of many temporary inboxes: its partitions start at the first day the tests use
+# (pipelines.partitions; a subprocess with its own COMPLIANCE_* finds its window in its own inbox).
+os.environ.setdefault("COMPLIANCE_FIRST_DAY", "2026-01-01")
+
+from tests import system_deps  # noqa: E402  (after the partition window is set)
+from tests.helpers import Env  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

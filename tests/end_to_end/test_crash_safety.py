@@ -281,6 +281,8 @@ class Trial:
             "COMPLIANCE_HASH_KEY": KEY,
             "DAGSTER_HOME": str(self.root / "dagster_home"),
             "COMPLIANCE_COMPACTION_DELAY_DAYS": "0",  # the night's purge is compacted that night
+            # the zygote loads the Definitions before any trial's inbox exists: its partitions start at DAY
+            "COMPLIANCE_FIRST_DAY": DAY,
         }
 
     def log(self, i: int) -> str:

@@ -1,6 +1,7 @@
 """`python -m pipelines ...` in a subprocess (CONTRACT 3): backfill, nightly catch-up, exit codes."""
 
 import fcntl
+import io
 import json
 import os
 import re
@@ -227,9 +228,10 @@ def test_nightly_catches_up_in_order_and_a_rerun_changes_nothing(cli):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["nightly", "--date", "2026-02-30"], "invalid date"),
-        (["nightly", "--date", "yesterday"], "invalid date"),
-        (["backfill", "--from", "2026-10-01", "--to", "2026-13-01"], "invalid date"),
+        (["nightly", "--date", "2026-02-30"], "'2026-02-30': not a valid date (day is out of range for month)"),
+        (["nightly", "--date", "yesterday"], "invalid date 'yesterday', expected YYYY-MM-DD"),
+        (["nightly", "--date", "20261001"], "invalid date '20261001', expected YYYY-MM-DD"),
+        (["backfill", "--from", "2026-10-01", "--to", "2026-13-01"], "'2026-13-01': not a valid date (month must be"),
         (["nightly", "--date", "9999-12-31"], "invalid date"),  # its end of day does not exist
         (["backfill", "--from", "0001-01-01", "--to", "2026-10-01"], "invalid date"),
         (["backfill", "--from", "2026-10-05", "--to", "2026-10-01"], "after --to"),
@@ -241,6 +243,7 @@ def test_nightly_catches_up_in_order_and_a_rerun_changes_nothing(cli):
     ids=[
         "Feb 30",
         "words",
+        "compact form",
         "month 13",
         "year 9999",
         "year 1",
@@ -382,13 +385,278 @@ def test_a_process_holding_the_duckdb_file_open_means_exit_3(cli):
         con.close()
 
 
-def test_days_after_today_run_without_an_unknown_partition(cli):
-    """The partitions end with yesterday; the CLI widens the window for later days (e.g. test data)."""
-    from pipelines.partitions import today_in_prague
+# ---------------------------------------------------------------------------------------------
+# Guards on the days a run may take (issue 25, items 4 and 5), relative to today in Prague
+# ---------------------------------------------------------------------------------------------
 
-    first = today_in_prague() - timedelta(days=1)
-    (cli.inbox / "events" / (first + timedelta(days=2)).isoformat()).mkdir(parents=True)
-    proc = cli("backfill", "--from", first.isoformat(), "--to", (first + timedelta(days=2)).isoformat())
+
+def today() -> date:
+    from pipelines.clock import today as prague_today
+
+    return prague_today()
+
+
+def arrival_folders(cli: Cli, *days: date) -> None:
+    for day in days:
+        (cli.inbox / "events" / day.isoformat()).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        lambda t: ["nightly", "--date", t.isoformat()],
+        lambda t: ["nightly", "--date", t.replace(year=t.year + 1).isoformat()],  # a year typo
+        lambda t: ["backfill", "--from", (t - timedelta(days=2)).isoformat(), "--to", t.isoformat()],
+        lambda t: [
+            "backfill",
+            "--from",
+            (t - timedelta(days=2)).isoformat(),
+            "--to",
+            (t + timedelta(days=1)).isoformat(),
+        ],
+    ],
+    ids=["today", "a year ahead", "backfill to today", "backfill to tomorrow"],
+)
+def test_a_day_that_has_not_ended_is_refused_with_one_line(cli, args):
+    arrival_folders(cli, today() - timedelta(days=3))
+    proc = cli(*args(today()), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = one_error_line(proc)
+    assert "has not ended yet in Europe/Prague" in line
+    assert f"the last day that can run is {today() - timedelta(days=1)}" in line
+    assert proc.stdout == ""
+    assert not cli.warehouse.exists() and not (cli.root / "dagster_home").exists()
+
+
+def test_dry_run_prints_the_plan_in_order_and_runs_nothing(cli):
+    first, target = today() - timedelta(days=6), today() - timedelta(days=1)
+    arrival_folders(cli, first, first + timedelta(days=2))
+    proc = cli("nightly", "--date", target.isoformat(), "--dry-run", timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for i in range(3):
-        assert (cli.reports / (first + timedelta(days=i)).isoformat() / "summary.json").exists()
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"Plan: 6 day(s) from {first} to {target}, in order (dry run: nothing runs)"
+    assert lines[1:] == [(first + timedelta(days=i)).isoformat() for i in range(6)]
+    proc = cli("backfill", "--from", (first + timedelta(days=1)).isoformat(), "--to", target.isoformat(), "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[1:] == [(first + timedelta(days=i)).isoformat() for i in range(1, 6)]
+    assert not cli.warehouse.exists()
+    assert not (cli.root / "dagster_home").exists()
+    assert list(cli.reports.iterdir()) == []
+
+
+def test_a_day_before_the_first_partition_day_is_refused_unless_configured(cli):
+    first = today() - timedelta(days=5)
+    arrival_folders(cli, first)
+    earlier = (first - timedelta(days=2)).isoformat()
+    proc = cli("backfill", "--from", earlier, "--to", first.isoformat(), "--dry-run", timeout=60)
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert f"{earlier} is before the first partition day {first}" in line
+    assert f"set COMPLIANCE_FIRST_DAY={earlier}" in line
+    proc = cli("backfill", "--from", earlier, "--to", first.isoformat(), "--dry-run", COMPLIANCE_FIRST_DAY=earlier)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[1] == earlier
+
+
+def test_a_bad_first_day_setting_exits_2(cli):
+    proc = cli("nightly", "--date", "2026-10-01", "--dry-run", COMPLIANCE_FIRST_DAY="2026-13-01", timeout=60)
+    assert proc.returncode == 2
+    assert "COMPLIANCE_FIRST_DAY='2026-13-01' is not a day" in one_error_line(proc)
+
+
+def test_a_long_plan_asks_on_a_terminal_and_stops_unless_confirmed(cli):
+    """stdin a terminal (a pty) and 40 days: the CLI asks; "n" stops it with one line, exit 2, before any run."""
+    import pty
+
+    first = today() - timedelta(days=40)
+    arrival_folders(cli, first)
+    env = dict(cli.env)
+    main_fd, terminal = pty.openpty()
+    try:
+        os.write(main_fd, b"n\n")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines", "nightly", "--date", (today() - timedelta(days=1)).isoformat()],
+            cwd=REPO,
+            env=env,
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(terminal)
+        os.close(main_fd)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"Run 40 day(s) from {first} to {today() - timedelta(days=1)}? Pass --yes" in proc.stdout
+    assert "not confirmed: 40 day(s)" in one_error_line(proc) and "pass --yes" in proc.stderr
+    assert not cli.warehouse.exists() or cli.query("SELECT count(*) FROM ops.runs") == [(0,)]
+    assert not any(cli.reports.iterdir())
+
+
+class _Terminal:
+    """A stdin that is a terminal, answering `answer` to the question (or failing the test if asked
+    when it must not be)."""
+
+    def __init__(self, answer: str | None):
+        self.answer, self.asked = answer, 0
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        self.asked += 1
+        assert self.answer is not None, "asked for confirmation"
+        return self.answer + "\n"
+
+
+@pytest.fixture
+def in_process(cli, monkeypatch):
+    """`main([...])` in this process with the days' runs replaced by a recorder (no job runs)."""
+    from pipelines import runner
+    from pipelines.day_run import DayOutcome
+
+    for key, value in cli.env.items():
+        if key.startswith(("COMPLIANCE_", "DAGSTER_")):
+            monkeypatch.setenv(key, value)
+    ran: list[list[date]] = []
+
+    def run_days(settings, days, progress):
+        ran.append(list(days))
+        outcomes = [DayOutcome(d, True, f"run-{i}", 0.01) for i, d in enumerate(days, 1)]
+        for i, outcome in enumerate(outcomes, 1):
+            progress(i, len(days), outcome)
+        return outcomes
+
+    monkeypatch.setattr(runner, "run_days", run_days)
+    return ran
+
+
+@pytest.mark.parametrize(
+    "days, terminal, answer, flags, asked, runs",
+    [
+        (40, False, None, [], 0, True),  # cron, CI: not a terminal, no question, runs as before
+        (40, True, "y", [], 1, True),
+        (40, True, "n", [], 1, False),
+        (40, True, None, ["--yes"], 0, True),
+        (31, True, None, [], 0, True),  # at the threshold: no question
+    ],
+    ids=["not a terminal", "confirmed", "declined", "--yes", "31 days"],
+)
+def test_confirmation_only_for_a_long_plan_on_a_terminal(cli, in_process, monkeypatch, days, terminal, answer, flags, asked, runs):  # noqa: E501  # fmt: skip
+    from pipelines.cli import main
+
+    first = today() - timedelta(days=days)
+    arrival_folders(cli, first)
+    stdin = _Terminal(answer) if terminal else open(os.devnull)  # noqa: SIM115 - replaced for this test only
+    monkeypatch.setattr(sys, "stdin", stdin)
+    try:
+        code = main(["nightly", "--date", (today() - timedelta(days=1)).isoformat(), *flags])
+    finally:
+        if not terminal:
+            stdin.close()
+    if terminal:
+        assert stdin.asked == asked
+    assert code == (0 if runs else 2)
+    assert in_process == ([[first + timedelta(days=i) for i in range(days)]] if runs else [])
+
+
+def test_progress_lines_show_days_done_to_go_and_time_left(cli, in_process, monkeypatch, capsys):
+    from pipelines.cli import main
+
+    first = today() - timedelta(days=4)
+    arrival_folders(cli, first)
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal
+    assert main(["backfill", "--from", first.isoformat(), "--to", (today() - timedelta(days=1)).isoformat()]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [re.search(r"\| (\d+) done, (\d+) to go, ~(\S+) left", line).groups()[:2] for line in lines] == [
+        ("1", "3"),
+        ("2", "2"),
+        ("3", "1"),
+        ("4", "0"),
+    ]
+
+
+def test_the_eta_is_the_mean_day_time_so_far_times_the_days_to_go(monkeypatch, capsys):
+    from pipelines import cli as cli_module
+    from pipelines.day_run import DayOutcome
+
+    clock = iter([1000.0, 1000.0 + 90, 1000.0 + 200])  # start; after day 1 (90 s); after day 2 (110 s)
+    monkeypatch.setattr(cli_module.time, "monotonic", lambda: next(clock))
+    progress = cli_module.Progress()
+    progress(1, 5, DayOutcome(date(2026, 11, 1), True, "r1", 90.0))
+    progress(2, 5, DayOutcome(date(2026, 11, 2), True, "r2", 110.0))
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.endswith("| 1 done, 4 to go, ~6m00s left")  # 90 s a day, 4 days
+    assert second.endswith("| 2 done, 3 to go, ~5m00s left")  # 100 s a day, 3 days
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI explains itself (issue 25, item 9)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_help_lists_the_commands_the_exit_codes_and_the_variables_with_defaults(cli):
+    from pipelines import config
+
+    proc = cli("--help", timeout=60)
+    assert proc.returncode == 0
+    for command in ("nightly", "backfill", "generate"):
+        assert re.search(rf"^\s+{command}\s+\S", proc.stdout, re.M), command
+    for code in ("0", "1", "2", "3"):
+        assert re.search(rf"^\s+{code}\s+\S", proc.stdout, re.M), code
+    for name, default, _ in config.VARIABLES:
+        assert re.search(rf"^\s+{name}\s.*\(default: {re.escape(default)}\)$", proc.stdout, re.M), name
+    assert {name for name, _, _ in config.VARIABLES} >= {
+        "COMPLIANCE_INBOX",
+        "COMPLIANCE_WAREHOUSE",
+        "COMPLIANCE_REPORTS",
+        "COMPLIANCE_HASH_KEY",
+        "COMPLIANCE_RAW_RETENTION_DAYS",
+        "COMPLIANCE_FIRST_DAY",
+    }
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from pipelines.cli import build_parser
+
+    def walk(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from ((f"{name} {opt}", h) for opt, h in walk(sub))
+            else:
+                yield "/".join(action.option_strings) or action.dest, action.help
+
+    missing = [name for name, text in walk(build_parser()) if not text or text == argparse.SUPPRESS]
+    assert missing == []
+
+
+@pytest.mark.slow
+def test_alerts_print_after_their_day_s_progress_line(cli):
+    """A catch-up over generated days (violations planted): each day's ALERT comes after its line."""
+    first = today() - timedelta(days=4)
+    generate(cli, first.isoformat(), 3)
+    days = day_list(first.isoformat(), 3)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines", "backfill", "--from", days[0], "--to", days[-1]],
+        cwd=REPO,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream: the order the terminal shows
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    lines = proc.stdout.splitlines()
+    progress = {line.split()[1]: i for i, line in enumerate(lines) if line.startswith("[")}
+    assert list(progress) == days
+    alerts = [(i, line) for i, line in enumerate(lines) if "ALERT" in line]
+    assert alerts, proc.stdout
+    for i, line in alerts:
+        day = re.search(r"nightly_compliance (\d{4}-\d{2}-\d{2})", line)[1]
+        assert progress[day] < i, (day, lines)  # after its day's line ...
+        later = [progress[d] for d in days if d > day]
+        assert all(i < j for j in later), (day, lines)  # ... and before the next day's
+    assert "| 1 done, 2 to go, ~" in proc.stdout and "| 3 done, 0 to go, ~0s left" in proc.stdout

@@ -30,9 +30,6 @@ def days(env, monkeypatch) -> list[date]:
         env.write_events(day, "events.jsonl", [event("Account Created", f"w-{i}", f"{day}T10:00:00+02:00",
                                                      properties={"email": f"w{i}@example.test"})])  # fmt: skip
         found.append(day)
-    # run_days sets the partition window in os.environ; monkeypatch restores it after the test
-    monkeypatch.setenv(config.ENV_FIRST_PARTITION, "2020-01-01")
-    monkeypatch.setenv(config.ENV_LAST_PARTITION, "2020-01-01")
     prepare_dagster_home()
     return found
 

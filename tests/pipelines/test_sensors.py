@@ -34,6 +34,8 @@ class Webhook:
     url: str
     status: int
     received: list[dict] = field(default_factory=list)
+    #: Statuses to answer first, one per request, before `status`.
+    script: list[int] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
 
 
@@ -47,7 +49,7 @@ def webhook() -> Iterator[Webhook]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             hook.received.append(json.loads(body))
             hook.headers.append(dict(self.headers))
-            self.send_response(hook.status)
+            self.send_response(hook.script.pop(0) if hook.script else hook.status)
             self.end_headers()
 
         def log_message(self, *args):
@@ -192,6 +194,11 @@ def test_webhook_receives_the_alert_as_json(webhook):
     assert webhook.headers[0]["Content-Type"] == "application/json"
 
 
+def fast(url: str, **kw) -> notify.WebhookNotifier:
+    """The webhook notifier with the production attempts and short waits (milliseconds)."""
+    return notify.WebhookNotifier(url, first_wait=0.01, max_wait=0.02, **kw)
+
+
 def test_webhook_failures_are_logged_without_the_url_and_never_raised(webhook, caplog):
     alert = notify.build_alert(notify.VIOLATIONS_FOUND, day="2026-11-03", run_id="r1", job="j", counts={"a": 1})
     webhook.status = 500
@@ -199,14 +206,91 @@ def test_webhook_failures_are_logged_without_the_url_and_never_raised(webhook, c
     dead_url = f"http://127.0.0.1:{closed_port.server_address[1]}/hooks/T0KEN-secret"
     closed_port.server_close()
     with caplog.at_level(logging.ERROR, logger="pipelines.notify"):
-        notify.WebhookNotifier(webhook.url).send(alert)
-        notify.WebhookNotifier(dead_url, timeout=2).send(alert)
+        fast(webhook.url).send(alert)
+        fast(dead_url, timeout=2).send(alert)
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
-    assert "HTTP 500" in messages[0]
-    assert "URLError" in messages[1] or "ConnectionRefusedError" in messages[1]
-    assert not any("T0KEN" in m for m in messages)
-    assert len(webhook.received) == 1  # the 500 was still a delivery attempt
+    assert "after 4 attempt(s) (HTTP 500)" in messages[0]
+    assert "after 4 attempt(s) (ConnectionRefusedError)" in messages[1]
+    assert not any("T0KEN" in m or "127.0.0.1" in m for m in messages)
+    assert len(webhook.received) == notify.WEBHOOK_ATTEMPTS  # every 500 was a delivery attempt
+
+
+@pytest.mark.parametrize(
+    "first_answers", [[503], [500, 429], [502, 503, 504]], ids=["503", "500 then 429", "three 5xx"]
+)
+def test_webhook_retries_5xx_and_429_then_delivers_once(tmp_path, webhook, caplog, first_answers):
+    alert = notify.build_alert(notify.VIOLATIONS_FOUND, day="2026-11-03", run_id="r1", job="j", counts={"a": 1})
+    webhook.script = list(first_answers)
+    failures = tmp_path / "alerts.jsonl"
+    with caplog.at_level(logging.ERROR, logger="pipelines.notify"):
+        fast(webhook.url, failures=failures).send(alert)
+    assert webhook.received == [alert] * (len(first_answers) + 1)  # the same body each time, then delivered
+    assert caplog.records == []
+    assert not failures.exists()  # delivered: nothing to record
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_webhook_does_not_retry_a_client_error(tmp_path, webhook, status):
+    alert = notify.build_alert(notify.VIOLATIONS_FOUND, day="2026-11-03", run_id="r1", job="j", counts={"a": 1})
+    webhook.status = status
+    fast(webhook.url, failures=tmp_path / "alerts.jsonl").send(alert)
+    assert len(webhook.received) == 1
+    [line] = read_alerts(tmp_path)
+    assert (line["attempts"], line["error_class"]) == (1, f"HTTP {status}")
+
+
+def test_a_webhook_that_always_fails_is_recorded_in_alerts_jsonl_without_the_url(tmp_path, webhook):
+    """The production notifier (default attempts and waits): bounded, then one `delivery: failed` line."""
+    import time
+
+    webhook.status = 503
+    reports = tmp_path / "reports"
+    alert = notify.build_alert(notify.RUN_FAILURE, day="2026-11-03", run_id="run-7", job="nightly_compliance")
+    started = time.monotonic()
+    notify.default_notifier({"COMPLIANCE_REPORTS": str(reports), notify.ENV_WEBHOOK_URL: webhook.url}).send(alert)
+    took = time.monotonic() - started
+    assert len(webhook.received) == notify.WEBHOOK_ATTEMPTS == 4
+    assert took < notify.WEBHOOK_TOTAL_SECONDS  # waits of 0.5 + 1 + 2 s: a sensor tick is not stuck
+    kept, failed = read_alerts(reports)
+    assert kept == alert
+    assert failed == {
+        "schema_version": 1,
+        "event": notify.DELIVERY_FAILED,
+        "delivery": "failed",
+        "channel": "webhook",
+        "alert_event": "run_failure",
+        "job": "nightly_compliance",
+        "day": "2026-11-03",
+        "run_id": "run-7",
+        "attempts": 4,
+        "error_class": "HTTP 503",
+        "created_at": failed["created_at"],
+    }
+    raw = (reports / notify.ALERTS_FILE).read_text()
+    assert "T0KEN" not in raw and "127.0.0.1" not in raw and "hooks" not in raw
+
+
+def test_a_dead_webhook_is_bounded_by_the_time_budget(tmp_path):
+    """An address that never answers: each attempt's timeout is cut to what is left of the budget."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)  # accepts the connection into the backlog, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks/T0KEN-secret"
+    try:
+        started = time.monotonic()
+        fast(url, timeout=1.0, total_seconds=1.2, failures=tmp_path / "alerts.jsonl").send(
+            notify.build_alert(notify.RUN_FAILURE, day="2026-11-03", run_id="r1", job="j")
+        )
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert took < 1.7  # a second full 1 s attempt would end after 2 s
+    [line] = read_alerts(tmp_path)
+    assert line["error_class"] in ("TimeoutError", "timeout") and line["attempts"] == 2
 
 
 def test_webhook_url_must_be_http():
