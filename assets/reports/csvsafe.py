@@ -17,9 +17,9 @@ Two patterns, one broad and one precise, so that they always agree:
   two letters. Everything it finds is inside something masking replaces, so a report written from
   masked values never fails the check, while the escaping the files need (the CSV formula guard
   `'@SUM(1+1)`, HTML's `&#39;@`, `&#34;@`, a `>@` beside markup, CSS's `@media`) never looks like
-  an address to it. The old check (an '@' between two characters other than whitespace and '@')
-  read `'@S` as an address: one data value starting with '@' failed the night, and every later
-  night with it, as violations.csv is cumulative.
+  an address to it. A looser check (an '@' between two characters other than whitespace and '@')
+  would read `'@S` as an address: one data value starting with '@' would fail the night, and
+  every later night with it, as violations.csv is cumulative.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Concurrency (issue 7.3): two runs started at once never corrupt the warehouse.
+"""Concurrency: two runs started at once never corrupt the warehouse.
 
 * Two CLI runs: the first takes the warehouse lock (`<warehouse>.lock`); the second exits 3 at once
   with one clear line.

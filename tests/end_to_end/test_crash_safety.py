@@ -1,4 +1,4 @@
-"""Crash safety (issue 7.2): SIGKILL the nightly run at many points, rerun the night, and compare.
+"""Crash safety: SIGKILL the nightly run at many points, rerun the night, and compare.
 
 Every trial starts from the same generated inbox (one arrival day with deletions, so the purge
 and the byte-level compaction run) and an empty warehouse, reports folder and DAGSTER_HOME. It
@@ -11,8 +11,9 @@ Kill points, all deterministic, chosen from a trace of the reference run:
 
 * `sql:N`: just before the N-th SQL statement the run sends to the warehouse (ingestion, the purge,
   core state, the rules, the verifier, the checks, the report's bookkeeping), spread evenly;
+* `step:<step>:N`: just before the N-th SQL statement of one step (every rerun reaches `:1`);
 * `compaction:<stage>`: at each stage of the byte-level compaction (`pipelines.warehouse.compaction_hook`);
-* `replace:N`: just before the N-th `os.replace`: the compaction's swap and each report file;
+* `replace:<file name>`: just before the `os.replace` of the compaction's swap and of each report file;
 * `time:F`: the test sends SIGKILL after F times the reference run's duration (anywhere, including the
   middle of a DuckDB statement or of a file write).
 

@@ -1,5 +1,5 @@
-"""No personal data leaks (issue 7.4): after a backfill over generated data, no e-mail address,
-name or address value the generator wrote is anywhere outside the warehouse and the inbox.
+"""No personal data leaks: after a backfill over generated data, no e-mail address, name or
+address value the generator wrote is anywhere outside the warehouse and the inbox.
 
 The scan covers every file under DAGSTER_HOME (run storage, event logs with every asset's and
 check's metadata, schedules, compute logs; SQLite databases are read both as raw bytes, which
@@ -11,8 +11,8 @@ summary.json), HTML-escaped, CSV-quoted.
 To prove that the search can find what it looks for, the same search run over the inbox and
 the warehouse (which hold the data legitimately) finds the values.
 
-Beside the generated data, the inbox gets hostile names and values (issue 23, class 7): e-mails,
-names and addresses in event file names, in a corrupt gzip file's name, in folder names, in the
+Beside the generated data, the inbox gets hostile names and values: e-mails, names and
+addresses in event file names, in a corrupt gzip file's name, in folder names, in the
 names of export systems (`snapshots/<system>/`), and in fields the generator leaves alone
 (messageId, type, event, timestamp, context.channel, context.agentId, campaign_id, invalid JSON).
 Every one of them must stay out of DAGSTER_HOME, the CLI output and the reports. A retention of

@@ -131,7 +131,7 @@ def test_reruns_in_any_order_change_nothing_and_never_touch_a_live_subject(env, 
 
 
 def test_a_rerun_before_a_reregistration_keeps_the_live_accounts_email_and_its_reports(env):
-    """The reported case: deleted on D+1, the same e-mail registered on D+2, then D..D+1 re-run."""
+    """Deleted on D+1, the same e-mail registered on D+2, then D..D+1 re-run."""
     old, new, mail = unique("acc_"), unique("acc_"), f"{unique('zq')}@example.cz"
     env.write_events("2026-11-02", "part-0000.jsonl", [created(old, "2026-11-02T09:00:00+01:00", mail)])
     env.write_events("2026-11-03", "part-0000.jsonl", [deleted(old, "2026-11-03T18:00:00+01:00")])

@@ -1,4 +1,4 @@
-"""Erasure (issue 4): the purge, byte-level erasure, the verifier, the register and its checks.
+"""Erasure: the purge, byte-level erasure, the verifier, the register and its checks.
 
 Most cases drive the erasure functions night by night on a connection (fast); the integration
 tests run the Dagster job and look at the warehouse file's bytes.

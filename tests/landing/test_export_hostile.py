@@ -1,10 +1,10 @@
-"""Hostile downstream exports (issue 23, classes 2 and 3; CONTRACT 2.2).
+"""Hostile downstream exports (CONTRACT 2.2).
 
-Class 2: a system is any folder under snapshots/, whatever its name; the name survives end to end
-(export keys and files, the register's residual_locations, erasure_overdue) and is shown escaped,
-never raw in logs or Dagster metadata.
+System names: a system is any folder under snapshots/, whatever its name; the name survives end
+to end (export keys and files, the register's residual_locations, erasure_overdue) and is shown
+escaped, never raw in logs or Dagster metadata.
 
-Class 3: a valid RFC 4180 file (quoted commas, doubled quotes, line breaks inside quotes, CRLF, a
+RFC 4180 files: a valid file (quoted commas, doubled quotes, line breaks inside quotes, CRLF, a
 BOM, header case and spaces, repeated columns) is read exactly; a file that cannot be read is
 named, fails `exports_are_readable`, and never leaves an erased subject `verified`.
 """
@@ -106,7 +106,7 @@ def erased_subject(env, account: str, mail: str) -> None:
     )
 
 
-# -- class 2: the system's name ------------------------------------------------------------------
+# -- the system's name ---------------------------------------------------------------------------
 
 NAMES = st.text(
     alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"), min_size=1, max_size=120
@@ -178,7 +178,7 @@ def test_erasure_overdue_names_a_hostile_system_exactly(env):
     assert "identifiers still found in legacy, crm" in rows[system]
 
 
-# -- class 3: valid CSV the reader must read -------------------------------------------------------
+# -- valid CSV the reader must read ----------------------------------------------------------------
 
 #: Header names: the key columns in any case and with spaces, repeated; others that only look alike.
 KEY_NAMES = ["account_id", "Account_ID", " ACCOUNT_ID ", "email", "EMAIL", " Email ", "\temail"]

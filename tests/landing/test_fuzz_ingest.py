@@ -1,4 +1,4 @@
-"""Hostile input (issue 7.1): fuzz the ingestion, replay a corpus of the nastiest inputs found.
+"""Hostile input: fuzz the ingestion, replay a corpus of the nastiest inputs found.
 
 Hypothesis writes arrival-day folders of hostile files (random bytes, truncated and mutated
 events, wrong types in every field, deep nesting, NUL bytes, invalid UTF-8, mixed line endings,

@@ -327,8 +327,8 @@ def test_bad_configuration_exits_2(cli, tmp_path, variable, make, fragment):
     ids=["retention overflow", "retention arabic-indic digits", "delay with a sign", "negative memory limit"],
 )
 def test_an_out_of_bounds_number_is_refused_before_any_run(cli, command, variable, value, fragment):
-    """1000000000 days crashed the retention step with OverflowError (exit 1, no report): now the
-    CLI refuses it at start, exit 2, one line, and nothing is created."""
+    """A number out of its bounds (1000000000 days would overflow the retention step's date
+    arithmetic) is refused at start: exit 2, one line, and nothing is created."""
     events = cli.inbox / "events" / "2026-10-01"
     events.mkdir(parents=True)
     (events / "a.jsonl").write_text("")

@@ -224,7 +224,7 @@ def duckdb_default_memory_limit() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Numeric settings: whole ASCII numbers within documented bounds, or one clear line (issue 23)
+# Numeric settings: whole ASCII numbers within documented bounds, or one clear line
 # ---------------------------------------------------------------------------------------------
 
 NOT_WHOLE_NUMBERS = ["1e3", "28.5", "+28", "-0", "-28", "٢٨", "０２８", "0x1c", "2_8", "28d", "", " ", "2 8", "28\n5"]

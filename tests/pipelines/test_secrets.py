@@ -1,5 +1,5 @@
-"""Secrets (issue 7.5): the development key warns loudly, production refuses to run without a key,
-and the key never reaches a log, Dagster metadata, a report or the warehouse file.
+"""Secrets: the development key warns loudly, production refuses to run without a key, and the key
+never reaches a log, Dagster metadata, a report or the warehouse file.
 
 The CLI's own behaviour (the warning on stderr, exit 2 in production without a key) is tested in
 tests/pipelines/test_cli.py and tests/pipelines/test_config.py; here: the Dagster path (UI, schedule, sensor runs load

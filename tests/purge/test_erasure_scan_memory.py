@@ -1,5 +1,5 @@
-"""The erasure scan's verified-value memory (issue 6): a night tokenises only what is new, and still
-finds every erased identifier in every table.
+"""The erasure scan's verified-value memory: a night tokenises only what is new, and still finds
+every erased identifier in every table.
 
 The memory (``ops.scan_values``) only covers tables of at least ``MIN_REMEMBERED_ROWS`` rows; the
 tests lower that to 0 so that the tiny warehouses here go through it. The cases are the ways a

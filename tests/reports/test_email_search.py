@@ -1,8 +1,8 @@
 """The report files' e-mail detector (csvsafe.find_email / report_file_holds_email) and masking.
 
-Issue 23, class 5: the check read the CSV formula guard of `@SUM(1+1)`, `'@SUM(1+1)`, as an
-address and failed the night, and every later night (violations.csv is cumulative). The detector
-finds REAL addresses only, in every form the report files give them (plain, CSV-quoted and
+The CSV formula guard of `@SUM(1+1)`, `'@SUM(1+1)`, is not an address: a check that read it as one
+would fail the night, and every later night (violations.csv is cumulative). The detector finds
+REAL addresses only, in every form the report files give them (plain, CSV-quoted and
 guarded, HTML-escaped, JSON-escaped with or without ensure_ascii), and never fires on what the
 files' own escaping makes of a value that held none. Masking (redact) is broader than detection,
 so a report written from masked values never fails the check.

@@ -541,8 +541,8 @@ def test_report_checks_catch_a_wrong_or_altered_report(env):
     assert results["files"][1] == ["summary.json"]
 
 
-#: Values a spreadsheet would run, guarded as `'@SUM(1+1)` in the CSVs: the file check read the
-#: guard and the '@' as an address and failed the night, and every later one (issue 23, class 5).
+#: Values a spreadsheet would run, guarded as `'@SUM(1+1)` in the CSVs: the file check must not read
+#: the guard and the '@' as an address, or it would fail the night and every later one.
 #: Text that looks like a reference (`@import`, `src=https://...`) is only text on the page.
 FORMULA_VALUES = [
     "@SUM(1+1)",
