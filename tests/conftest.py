@@ -16,7 +16,7 @@ import pytest
 os.environ.setdefault("COMPLIANCE_FIRST_DAY", "2026-01-01")
 
 from tests import system_deps  # noqa: E402  (after the partition window is set)
-from tests.helpers import Env  # noqa: E402
+from tests.helpers import Cli, Env  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -42,3 +42,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setenv("COMPLIANCE_HASH_KEY", e.key)
     monkeypatch.setenv("DAGSTER_HOME", str(e.dagster_home))
     return e
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    """The CLI in a subprocess, on an empty inbox of its own."""
+    c = Cli(tmp_path)
+    c.inbox.mkdir()
+    return c
+

@@ -8,8 +8,11 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -390,3 +393,63 @@ def contents(root: Path) -> dict[str, bytes]:
         if data.startswith(b"SQLite format 3\x00"):
             found[f"{path.relative_to(root)} (dump)"] = sqlite_dump(path)
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line in a subprocess (the `cli` fixture of tests/conftest.py)
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+CLI_KEY = "cli-test-key"
+EMAIL_IN_OUTPUT = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+class Cli:
+    """`python -m pipelines ...` in a subprocess, on its own inbox, warehouse, reports and DAGSTER_HOME."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.inbox = root / "inbox"
+        self.warehouse = root / "warehouse.duckdb"
+        self.reports = root / "reports"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPLIANCE_", "DAGSTER_"))}
+        self.env.update(
+            {
+                "COMPLIANCE_INBOX": str(self.inbox),
+                "COMPLIANCE_WAREHOUSE": str(self.warehouse),
+                "COMPLIANCE_REPORTS": str(self.reports),
+                "COMPLIANCE_HASH_KEY": CLI_KEY,
+                "DAGSTER_HOME": str(root / "dagster_home"),
+                "PYTHONPATH": str(REPO),
+            }
+        )
+
+    def __call__(self, *args: str, timeout: float = 300, **env: str | None) -> subprocess.CompletedProcess:
+        run_env = dict(self.env)
+        for k, v in env.items():
+            if v is None:
+                run_env.pop(k, None)
+            else:
+                run_env[k] = v
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines", *args],
+            cwd=REPO,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        # whatever happens, the console never shows an e-mail address
+        output = proc.stdout + proc.stderr
+        found = EMAIL_IN_OUTPUT.search(output)
+        assert found is None, f"e-mail address in CLI output: {found[0]!r}"
+        assert "Traceback" not in output, output[-3000:]
+        return proc
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+

@@ -14,66 +14,9 @@ import duckdb
 import pytest
 
 from pipelines.day_run import redact
+from tests.helpers import Cli
 
 REPO = Path(__file__).resolve().parents[2]
-KEY = "cli-test-key"
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-
-
-class Cli:
-    def __init__(self, root: Path):
-        self.root = root
-        self.inbox = root / "inbox"
-        self.warehouse = root / "warehouse.duckdb"
-        self.reports = root / "reports"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPLIANCE_", "DAGSTER_"))}
-        self.env.update(
-            {
-                "COMPLIANCE_INBOX": str(self.inbox),
-                "COMPLIANCE_WAREHOUSE": str(self.warehouse),
-                "COMPLIANCE_REPORTS": str(self.reports),
-                "COMPLIANCE_HASH_KEY": KEY,
-                "DAGSTER_HOME": str(root / "dagster_home"),
-                "PYTHONPATH": str(REPO),
-            }
-        )
-
-    def __call__(self, *args: str, timeout: float = 300, **env: str | None) -> subprocess.CompletedProcess:
-        run_env = dict(self.env)
-        for k, v in env.items():
-            if v is None:
-                run_env.pop(k, None)
-            else:
-                run_env[k] = v
-        proc = subprocess.run(
-            [sys.executable, "-m", "pipelines", *args],
-            cwd=REPO,
-            env=run_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        # whatever happens, the console never shows an e-mail address
-        output = proc.stdout + proc.stderr
-        assert not EMAIL.search(output), f"e-mail address in CLI output: {EMAIL.search(output).group(0)!r}"
-        assert "Traceback" not in output, output[-3000:]
-        return proc
-
-    def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.warehouse), read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
-
-
-@pytest.fixture
-def cli(tmp_path) -> Cli:
-    c = Cli(tmp_path)
-    c.inbox.mkdir()
-    return c
-
-
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
