@@ -47,6 +47,7 @@ def test_a_missing_export_then_a_day_without_data_are_reported_and_alerted(cli):
     # The day after the last delivery: no event file at all.
     proc = cli("nightly", "--date", AFTER)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{AFTER} ok" in proc.stdout and "NO DATA for the day" in proc.stdout, proc.stdout
     after = summary(cli, AFTER)
     assert after["status"] == "no_data" and after["freshness"]["status"] == "no_data"
     assert after["quality"]["received"] == 0
