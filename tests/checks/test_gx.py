@@ -286,7 +286,8 @@ def test_landing_suite_checks_only_the_day_batch_and_a_failure_fails_the_run(env
     assert not gate.passed
     summary = json.loads((env.reports / str(next_day) / "summary.json").read_text())
     assert summary["status"] == "data_quality_failed"
-    assert summary["quality"]["expectations_failed"] == 2
+    # the suite's 2, and the warning events_arrived_for_the_day: no event file arrived that day
+    assert summary["quality"]["expectations_failed"] == 3
     page = (env.reports / str(next_day) / "compliance_report.html").read_text()
     assert "Data quality failed" in page
     assert "event is one of the 13 contract events" in page
