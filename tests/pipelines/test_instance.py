@@ -122,7 +122,7 @@ def test_the_first_nightly_run_on_a_fresh_clone_creates_its_instance(tmp_path):
     """No DAGSTER_HOME folder yet (a fresh clone): the run succeeds and is recorded in the new instance."""
     import dagster as dg
 
-    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "events" / "2026-11-02").mkdir(parents=True)  # the inbox's first arrival day
     home = tmp_path / "fresh" / "dagster_home"
     proc = _cli(tmp_path, "nightly", "--date", "2026-11-02", DAGSTER_HOME=str(home))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
