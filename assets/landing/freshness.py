@@ -5,8 +5,9 @@ Thresholds, decided from the data rather than fixed counts:
 
 - **No data**: not one event line arrived for D (no file, or only empty files).
 - **Incomplete**: D received fewer than INCOMPLETE_SHARE (half) of the median daily volume of the
-  TRAILING_DAYS arrival days with data before D. The generated and observed daily volumes stay
-  within about ±25 % of their median, so half the median is an outage, not a quiet day. With
+  TRAILING_DAYS arrival days with data before D. The generator's daily volumes (a model of the
+  brand's traffic; no production volumes are at hand) stay within about ±25 % of their median,
+  so half the median is an outage, not a quiet day. With
   fewer than MIN_HISTORY_DAYS days of history the volume is not judged ("not_judged"): a new
   inbox has no usual level yet.
 - **Stale export**: a system's latest export dated at or before D is at least its usual cadence
