@@ -2,14 +2,14 @@
 
 In order of precedence:
 
-- `data_quality_failed` (red): a check of severity ERROR failed, so figures may be wrong; the
+- `data_quality_failed` (purple): a check of severity ERROR failed, so figures may be wrong; the
   night fails.
 - `no_data` (red): not one event line arrived for the day. A producer outage is never a clean
   day: the headline says so and a `no_data` alert goes out. The run itself succeeds (retention,
   exports and erasure deadlines still run; CONTRACT 3 fails a run only on a blocking check).
 - `violations_found` (red): new violations today, or an erasure overdue.
 - `incomplete` (amber): the day's volume is under half its usual level, or a system's latest
-  export is older than its usual cadence (assets/landing/freshness.py). The night does not fail;
+  export is at least its usual cadence old (assets/landing/freshness.py). The night does not fail;
   the report and an alert say what is missing.
 - `all_clear` (green): none of the above. Warnings (WARN checks that failed) are still named in
   the headline.
