@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -453,3 +454,18 @@ class Cli:
         finally:
             con.close()
 
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop the process group we started (the server and the code servers it spawned)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    else:
+        try:  # the leader exited; its children may still be there
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

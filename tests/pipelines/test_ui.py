@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests import system_deps
+from tests.helpers import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -80,22 +80,6 @@ class UI:
 def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
     fh = open(log, "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the process group we started (the server and the code servers it spawned)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    else:
-        try:  # the leader exited; its children may still be there
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def _instance_yaml() -> str:
@@ -165,8 +149,8 @@ def ui(tmp_path_factory) -> Iterator[UI]:
         yield handle
     finally:
         if daemon is not None:
-            _stop(daemon)
-        _stop(web)
+            stop_process_group(daemon)
+        stop_process_group(web)
 
 
 WORKSPACE = """
