@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import date
 
+from assets.reports.status import INCOMPLETE, NO_DATA
 from pipelines import config
 from pipelines.console import quiet_console
 from pipelines.instance import prepare_dagster_home
@@ -135,8 +136,8 @@ class Progress:
                 f"received={q.get('received', 0)} accepted={q.get('accepted', 0)} "
                 f"duplicates={q.get('duplicates', 0)} rejected={q.get('rejected', 0)} new_violations={v}"
             )
-            if s.get("status") in ("no_data", "incomplete"):  # an outage is never a quiet "ok"
-                parts.append("NO DATA for the day" if s["status"] == "no_data" else "INCOMPLETE input")
+            if s.get("status") in (NO_DATA, INCOMPLETE):  # an outage is never a quiet "ok"
+                parts.append("NO DATA for the day" if s["status"] == NO_DATA else "INCOMPLETE input")
         if outcome.peak_rss_mb is not None:
             parts.append(f"peak_rss={outcome.peak_rss_mb:.0f}MB")
         if n > 1:

@@ -26,6 +26,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.reports.status import INCOMPLETE, NO_DATA
 from pipelines import config, notify
 from pipelines.jobs import NIGHTLY_JOB_NAME, nightly_job
 from pipelines.partitions import nightly_partitions
@@ -247,11 +248,11 @@ def incomplete_alert(run: dg.DagsterRun, reports: Path) -> dict[str, Any] | None
         return None
     stale = _count(freshness.get("stale_exports"))
     status = freshness.get("status")
-    if status not in ("no_data", "incomplete") and not stale:
+    if status not in (NO_DATA, INCOMPLETE) and not stale:
         return None
     quality = summary.get("quality") if isinstance(summary.get("quality"), dict) else {}
     return notify.build_alert(
-        notify.NO_DATA if status == "no_data" else notify.DATA_INCOMPLETE,
+        notify.NO_DATA if status == NO_DATA else notify.DATA_INCOMPLETE,
         day=day,
         run_id=run.run_id,
         job=run.job_name,

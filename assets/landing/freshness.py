@@ -85,7 +85,7 @@ class DayVolume:
     def status(self) -> str:
         if self.received == 0:
             return NO_DATA
-        if self.history_days < MIN_HISTORY_DAYS or not self.trailing_median:
+        if self.usual is None:
             return NOT_JUDGED
         if self.received < INCOMPLETE_SHARE * self.trailing_median:
             return INCOMPLETE

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-NO_DATA = "no_data"
+from assets.landing.freshness import INCOMPLETE, NO_DATA
+
 DATA_QUALITY_FAILED = "data_quality_failed"
 VIOLATIONS_FOUND = "violations_found"
-INCOMPLETE = "incomplete"
 ALL_CLEAR = "all_clear"
 #: Statuses under which the report states a failure of the night.
 NIGHT_FAILED = (DATA_QUALITY_FAILED,)
