@@ -469,3 +469,19 @@ def stop_process_group(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def generate_inbox(out: Path, *, accounts: int, days: int, start: str, seed: int) -> Path:
+    """A generated inbox at `out` (`python -m pipelines generate` in a subprocess); returns `out`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines", "generate", "--out", str(out), "--accounts", str(accounts)]
+        + ["--days", str(days), "--start", start, "--seed", str(seed), "--quiet"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+

@@ -29,7 +29,7 @@ import pytest
 
 from pipelines.resources import Warehouse
 from pipelines.warehouse import acquire_run_lock, held_locks, lock_path
-from tests.helpers import report_state, warehouse_state
+from tests.helpers import generate_inbox, report_state, warehouse_state
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "concurrency-test-key"
@@ -112,17 +112,7 @@ def step_window(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("concurrency")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines", "generate", "--out", str(root / "inbox"), "--accounts", "60"]
-        + ["--days", "2", "--start", FIRST, "--seed", "5", "--quiet"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return root / "inbox"
+    return generate_inbox(root / "inbox", accounts=60, days=2, start=FIRST, seed=5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MANIFEST, report_state, warehouse_state
+from tests.helpers import MANIFEST, generate_inbox, report_state, warehouse_state
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "crash-test-key-9f1c"
@@ -555,16 +555,7 @@ def run_trial(zygote: Zygote, base: Path, reference: Reference, name: str, kills
 @pytest.fixture(scope="module")
 def crash_world(tmp_path_factory):
     base = tmp_path_factory.mktemp("crash")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines", "generate", "--out", str(base / "inbox"), "--accounts", "150"]
-        + ["--days", "1", "--start", DAY, "--seed", "3", "--quiet"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    generate_inbox(base / "inbox", accounts=150, days=1, start=DAY, seed=3)
     zygote = Zygote(base)
     try:
         yield base, zygote, make_reference(zygote, base)
