@@ -33,6 +33,7 @@ from assets.erasure.retention import apply_retention
 from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
+from assets.purge.inbox_redaction import redact_inbox
 from assets.purge.purge import purge
 from pipelines.keys import email_key, subject_key
 from pipelines.resources import ComplianceSettings, Warehouse
@@ -191,13 +192,14 @@ def deleted(account_id: str, ts: str, **kw) -> dict:
 
 
 def night(env, day: str | date, *, rules: bool = False) -> None:
-    """One night of the erasure flow without Dagster: ingest, purge, retention, register (and,
+    """One night of the erasure flow without Dagster: ingest, purge, inbox redaction, retention, register (and,
     with `rules`, the core tables and the rules)."""
     day = date.fromisoformat(str(day))
     with env.connect() as con:
         ingest_day(con, env.inbox, day)
         ingest_exports(con, env.inbox, day)
         purge(con, day)
+        redact_inbox(con, env.inbox, day)
         apply_retention(con, env.inbox, day, env.retention_days)
         build_register(con, day, env.inbox)
         if rules:

@@ -22,6 +22,7 @@ import duckdb
 
 from assets.landing.event_files import list_day_files, manifest_of
 from assets.landing.exports import export_dates, shown, systems
+from assets.landing.inbox_files import TRASH_PREFIX
 from pipelines.safe_text import path_label
 
 
@@ -114,7 +115,6 @@ def apply_retention(
     return result
 
 
-TRASH_PREFIX = ".retention-"
 
 
 def _finish_interrupted(inbox: Path, log: logging.Logger) -> None:

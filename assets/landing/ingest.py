@@ -16,6 +16,7 @@ import duckdb
 
 from assets.landing.event_files import Candidate, day_folder, list_day_files, manifest_of, read_day
 from assets.landing.event_validation import stage_day_lines
+from assets.landing.inbox_files import finish_rewrites
 from pipelines.safe_text import file_label
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def recorded_stats(con: duckdb.DuckDBPyConnection, day: date, status: str) -> Da
 
 def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIngest:
     """Ingest arrival day `day`. Re-ingesting unchanged files changes nothing."""
+    finish_rewrites(con, inbox)  # a redaction cut short: its file and the manifest agree again
     candidates = list_day_files(inbox, day)
     manifest = manifest_of(candidates)
     previous = _previous_manifest(con, day)
@@ -144,7 +146,10 @@ def _write(con, day: date, unreadable: list[Candidate], candidates: list[Candida
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _keys AS
-        SELECT user_id, hmac_subject(user_id) AS subject_key
+        SELECT user_id,
+               -- a line redacted in place (assets/purge/inbox_redaction.py) names its erased subject by key
+               CASE WHEN regexp_full_match(user_id, 'erased:[0-9a-f]{64}') THEN substr(user_id, 8)
+                    ELSE hmac_subject(user_id) END AS subject_key
         FROM (SELECT DISTINCT user_id FROM _checked WHERE t_user = 'VARCHAR' AND user_id IS NOT NULL)
         """
     )

@@ -199,6 +199,30 @@ CREATE TABLE IF NOT EXISTS ops.inbox_keys (
     kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
     key           BLOB NOT NULL               -- the 32 bytes of the subject_key or email_key of a token found there
 );
+-- Retained inbox event files rewritten in place to redact erased subjects (assets/landing/inbox_files.py):
+-- the file's size and mtime before and after, so a rewrite cut short is finished by the next run.
+CREATE TABLE IF NOT EXISTS ops.inbox_rewrites (
+    run_date         DATE NOT NULL,
+    path             VARCHAR NOT NULL,        -- relative to <inbox>/events/
+    size_before      BIGINT NOT NULL,
+    mtime_before_ns  BIGINT NOT NULL,
+    size_after       BIGINT NOT NULL,
+    mtime_after_ns   BIGINT NOT NULL,
+    state            VARCHAR NOT NULL,        -- 'pending' until the new file is in place, then 'done'
+    rewritten_at     TIMESTAMPTZ NOT NULL
+);
+-- What each inbox redaction changed (assets/purge/inbox_redaction.py): keys and counts, never a value.
+CREATE TABLE IF NOT EXISTS ops.inbox_redactions (
+    run_date      DATE NOT NULL,
+    folder        VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,           -- relative to <inbox>/events/
+    line_number   BIGINT NOT NULL,
+    subject_key   VARCHAR NOT NULL,           -- the erased subject whose identifier stood there
+    kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
+    replaced      BIGINT NOT NULL,            -- distinct tokens of that kind replaced on the line
+    whole_line    BOOLEAN NOT NULL,           -- the line could only be replaced whole, by [erased]
+    redacted_at   TIMESTAMPTZ NOT NULL
+);
 -- Text columns the residual scan found clean, by a fingerprint of their values and of the targets.
 CREATE TABLE IF NOT EXISTS ops.scan_cache (
     table_name    VARCHAR NOT NULL,

@@ -1,0 +1,337 @@
+"""Redaction of the retained inbox event files in place (CONTRACT 5): every identifier of an erased
+subject leaves every line that holds it, the same night, and every line stays.
+
+Which lines: the folders whose keys (``ops.inbox_keys``, refreshed by ``scan_inbox``) meet a target
+(``_targets``, ``state.py``) are read again line by line; each line's tokens are cut as the scan cuts
+them (``tokens.py``), hashed, and joined with the targets in DuckDB. Only the lines that hold one are
+touched, in Python:
+
+* a line that is JSON is parsed, every string (key or value) and number in which a target stands
+  as a token gets it replaced, and the line is written back compactly, numbers as they were;
+  on the erased subject's own line (its ``userId`` is a target) the personal properties' values
+  (names, address) become ``[erased]`` as well;
+* any other line (it was rejected: not JSON, or not strict JSON) gets the tokens replaced in its
+  text;
+* a line that still holds a target after that (an identifier written with escapes that its text
+  does not show) is replaced whole by ``[erased]``, which is not JSON.
+
+Replacements keep each value's kind, so every line keeps the verdict it had and the day's figures
+stay exact when the file is ingested again: an account id becomes ``erased:<subject_key>``
+(ingestion keys it by that subject_key, ``assets/landing/ingest.py``), an e-mail
+``erased-<first 16 hex of its email_key>@erased.invalid`` (still an address). Replacements are the
+same for the same identifier, so messageIds that were equal stay equal and distinct stay distinct.
+
+Files are rewritten atomically (``assets/landing/inbox_files.py``); what changed is recorded in
+``ops.inbox_redactions`` (file, line number, subject key, kind, count: never a value). Folders of
+arrival days after the run's day are left to their own run, so a re-run never changes a later day.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from assets.landing.contract import PERSONAL_PROPERTIES
+from assets.landing.inbox_files import Rewrite, finish_rewrites, inbox_folders, rewrite_files, visible
+from assets.purge.inbox_scan import scan_inbox
+from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
+
+#: What a whole line becomes when its identifiers cannot be replaced where they stand.
+ERASED_LINE = "[erased]"
+#: What a personal property's value (a name, an address value) becomes on the subject's own line.
+ERASED_VALUE = "[erased]"
+#: Properties that are not identifiers and are replaced only as tokens: the e-mails, by their key.
+_VALUE_PROPERTIES = tuple(p for p in PERSONAL_PROPERTIES if p not in ("email", "previous_email"))
+#: A character that ends a word (``tokens.RUN_RE``): a token is replaced only where it stands whole.
+_NOT_WORD = r"[^\w]"
+
+
+def account_replacement(subject_key: str) -> str:
+    return f"erased:{subject_key}"
+
+
+def email_replacement(email_key: str) -> str:
+    return f"erased-{email_key[:16]}@erased.invalid"
+
+
+@dataclass
+class RedactionResult:
+    files: int = 0
+    lines: int = 0
+    whole_lines: int = 0
+    subjects: set[str] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the lines
+# ---------------------------------------------------------------------------------------------
+
+
+def _folders_with_targets(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
+        f
+        for (f,) in con.execute(
+            """SELECT DISTINCT k.folder FROM ops.inbox_keys k
+               JOIN _targets t ON t.kind = k.kind AND unhex(t.key) = k.key ORDER BY k.folder"""
+        ).fetchall()
+    ]
+
+
+def _readable(line: str) -> str:
+    """The line as DuckDB can take it: bytes that are not UTF-8 (surrogate escapes) become U+FFFD."""
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _line_hits(con: duckdb.DuckDBPyConnection, lines: list[str]) -> dict[int, list[tuple[str, str, str, str]]]:
+    """{line index: [(token, kind, key, subject_key)]} for the lines that hold a target, the tokens cut
+    as the scan cuts them, the longest first."""
+    table = pa.table({"n": pa.array(range(len(lines)), pa.int64()), "line": [_readable(ln) for ln in lines]})
+    con.register("_redact_lines", table)
+    try:
+        rows = con.execute(
+            f"""
+            WITH user_ids AS (
+                SELECT n, unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
+                FROM _redact_lines WHERE contains(line, '"userId"')
+            ), strings AS (
+                SELECT n, unnest(regexp_extract_all(line, {sql_literal(JSON_STRING_RE)}, 1)) AS raw FROM _redact_lines
+            ), tokens AS (
+                SELECT DISTINCT n, tok FROM (
+                    SELECT n, erasure_unescape(raw) AS tok FROM user_ids
+                    UNION ALL SELECT n, erasure_unescape(raw) FROM strings
+                    UNION ALL SELECT n, unnest(regexp_extract_all(line, {sql_literal(EMAIL_TOKEN_RE)}))
+                              FROM _redact_lines WHERE contains(line, '@')
+                    UNION ALL SELECT n, unnest(regexp_extract_all(line, {sql_literal(WORD_RE)})) FROM _redact_lines
+                    UNION ALL SELECT n, unnest(regexp_extract_all(line, {sql_literal(RUN_RE)})) FROM _redact_lines
+                    UNION ALL SELECT n, unnest(regexp_extract_all(erasure_unescape(raw), {sql_literal(WORD_RE)}))
+                              FROM strings WHERE contains(raw, chr(92))
+                    UNION ALL SELECT n, unnest(regexp_extract_all(erasure_unescape(raw), {sql_literal(EMAIL_TOKEN_RE)}))
+                              FROM strings WHERE contains(raw, chr(92))
+                ) WHERE erasure_candidate(tok)
+            ), keyed AS (
+                SELECT n, tok, 'account_id' AS kind, hmac_subject(tok) AS key FROM tokens
+                UNION ALL
+                SELECT n, tok, 'email', hmac_email(tok) FROM tokens WHERE contains(tok, '@') AND norm_email(tok) <> ''
+            )
+            SELECT DISTINCT k.n, k.tok, k.kind, k.key, t.subject_key
+            FROM keyed k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
+            ORDER BY k.n, length(k.tok) DESC, k.tok, t.subject_key
+            """
+        ).fetchall()
+    finally:
+        con.unregister("_redact_lines")
+    hits: dict[int, list[tuple[str, str, str, str]]] = {}
+    for n, tok, kind, key, subject_key in rows:
+        hits.setdefault(n, []).append((tok, kind, key, subject_key))
+    return hits
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewriting a line
+# ---------------------------------------------------------------------------------------------
+
+
+class _Raw(str):
+    """A JSON number kept as the text it was written with."""
+
+
+class _Obj(list):
+    """A JSON object as its (key, value) pairs, so repeated keys and their order survive."""
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(name)  # NaN / Infinity are not JSON (the contract rejects such lines)
+
+
+def _parse_object(text: str):
+    return json.loads(text, object_pairs_hook=_Obj, parse_float=_Raw, parse_int=_Raw, parse_constant=_reject_constant)
+
+
+def _dump_string(value: str) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    # a lone surrogate (written as an escape in the line) cannot be UTF-8: it stays an escape
+    return json.dumps(value) if any("\ud800" <= c <= "\udfff" for c in text) else text
+
+
+def _dump(value) -> str:
+    """Compact JSON of a parsed value, numbers and repeated keys as they were."""
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, str):
+        return _dump_string(value)
+    if isinstance(value, _Obj):
+        return "{" + ",".join(f"{_dump_string(k)}:{_dump(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(v) for v in value) + "]"
+    return json.dumps(value)  # true, false, null
+
+
+def _replace_tokens(text: str, replacements: dict[str, str]) -> str:
+    """Every occurrence of a token that stands whole (not inside a longer word) replaced."""
+    for tok in sorted(replacements, key=lambda t: (-len(t), t)):
+        if tok not in text:
+            continue
+        text = re.sub(rf"(?<![\w]){re.escape(tok)}(?![\w])", lambda _m, r=replacements[tok]: r, text)
+    return text
+
+
+def _walk(value, replacements: dict[str, str]):
+    if isinstance(value, _Obj):
+        return _Obj((_replace_tokens(k, replacements), _walk(v, replacements)) for k, v in value)
+    if isinstance(value, list):
+        return [_walk(v, replacements) for v in value]
+    if isinstance(value, _Raw):
+        replaced = _replace_tokens(value, replacements)
+        return value if replaced == value else replaced  # a number that held an id becomes a string
+    if isinstance(value, str):
+        return _replace_tokens(value, replacements)
+    return value
+
+
+def _erase_personal_values(obj: _Obj) -> _Obj:
+    """The subject's own line: its names and address values go, whatever they are."""
+    out = _Obj()
+    for k, v in obj:
+        if k == "properties" and isinstance(v, _Obj):
+            v = _Obj((p, ERASED_VALUE if p in _VALUE_PROPERTIES and v_ is not None else v_) for p, v_ in v)
+        out.append((k, v))
+    return out
+
+
+_EDGES = re.compile(r"^(\ufeff?)(\s*)(.*?)(\s*)$", re.DOTALL)
+
+
+def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str], *, as_text: bool = False) -> str:
+    """The line with every token in `replacements` replaced; an own line of an erased subject
+    (its userId is in `own_accounts`) also loses its personal values. Whitespace, a BOM and a CR
+    around it stay. With `as_text` (a file that is not UTF-8 or not gzip) it is never parsed."""
+    bom, lead, body, trail = _EDGES.match(line).groups()
+    obj = None
+    if not as_text:
+        try:
+            obj = _parse_object(body)
+        except (ValueError, RecursionError):
+            pass
+    if isinstance(obj, _Obj):
+        user_id = next((v for k, v in obj if k == "userId"), None)
+        if isinstance(user_id, str) and user_id in own_accounts:
+            obj = _erase_personal_values(obj)
+        body = _dump(_walk(obj, replacements))
+    else:
+        body = _replace_tokens(body, replacements)
+    return f"{bom}{lead}{body}{trail}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+
+
+def _decoded(path: Path) -> tuple[str, bool, bool] | None:
+    """(text, gzip, as text only) of a file: bytes that are not UTF-8 kept as surrogate escapes, a
+    file that is not UTF-8 or not a gzip stream redacted as text only, never parsed, so that it stays
+    what it was (one unreadable file, CONTRACT 2.1)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    gz, as_text = False, False
+    if path.name.endswith(".gz"):
+        try:
+            data, gz = gzip.decompress(data), True
+        except (OSError, EOFError, zlib.error):
+            as_text = True
+    try:
+        return data.decode("utf-8"), gz, as_text
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "surrogateescape"), gz, True
+
+
+def _encoded(text: str, gz: bool) -> bytes:
+    data = text.encode("utf-8", "surrogateescape")
+    return gzip.compress(data, mtime=0) if gz else data
+
+
+def _redact_file(
+    con: duckdb.DuckDBPyConnection, path: Path
+) -> tuple[bytes, list[tuple[int, str, str, int, bool]]] | None:
+    """(new content, [(line number, subject_key, kind, tokens replaced, whole line)]) or None."""
+    decoded = _decoded(path)
+    if decoded is None:
+        return None
+    text, gz, as_text = decoded
+    lines = text.split("\n")
+    hits = _line_hits(con, lines)
+    if not hits:
+        return None
+    changed: dict[int, str] = {}
+    for n, found in hits.items():
+        replacements: dict[str, str] = {}
+        own: set[str] = set()
+        for tok, kind, key, _subject in found:
+            if kind == "account_id":
+                replacements[tok] = account_replacement(key)
+                own.add(tok)
+            else:
+                replacements.setdefault(tok, email_replacement(key))
+        changed[n] = redact_line(lines[n], replacements, own, as_text=as_text)
+    order = sorted(changed)
+    # Verify: a line that still holds a target (an escape its text hides) is replaced whole.
+    whole = {order[i] for i in _line_hits(con, [changed[n] for n in order])}
+    records: list[tuple[int, str, str, int, bool]] = []
+    for n in order:
+        lines[n] = ERASED_LINE if n in whole else changed[n]
+        counts: dict[tuple[str, str], int] = {}
+        for _tok, kind, _key, subject_key in hits[n]:
+            counts[(subject_key, kind)] = counts.get((subject_key, kind), 0) + 1
+        records += [
+            (n + 1, subject_key, kind, count, n in whole) for (subject_key, kind), count in sorted(counts.items())
+        ]
+    return _encoded("\n".join(lines), gz), records
+
+
+def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> RedactionResult:
+    """Redact every retained inbox file (of folders visible on `day`) that holds a target of _targets."""
+    result = RedactionResult()
+    finish_rewrites(con, inbox)
+    scan_inbox(con, inbox, day)
+    folders = inbox_folders(inbox)
+    for folder in _folders_with_targets(con):
+        if folder not in folders or not visible(folder, day):
+            continue
+        rewrites: list[Rewrite] = []
+        recorded: list[tuple] = []
+        for relative, path in folders[folder]:
+            redacted = _redact_file(con, path)
+            if redacted is None:
+                continue
+            content, records = redacted
+            rewrites.append(Rewrite(relative, path, content))
+            recorded += [(day, folder, relative, *r) for r in records]
+        if not rewrites:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "DELETE FROM ops.inbox_redactions WHERE run_date = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+                [day, [r.relative for r in rewrites]],
+            )
+            con.executemany("INSERT INTO ops.inbox_redactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", recorded)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        rewrite_files(con, day, rewrites)
+        result.files += len(rewrites)
+        result.lines += len({(r[2], r[3]) for r in recorded})
+        result.whole_lines += len({(r[2], r[3]) for r in recorded if r[7]})
+        result.subjects |= {r[4] for r in recorded}
+    return result
