@@ -24,8 +24,6 @@ from pathlib import Path
 
 import duckdb
 
-from assets.landing.event_files import EVENT_SUFFIXES
-
 #: The suffix of a rewrite's new content while it is written beside the file.
 REWRITE_SUFFIX = ".redact"
 #: Folders that retention is deleting (``assets/erasure/retention.py``): never read or rewritten.
@@ -123,8 +121,7 @@ def _with_file_stat(manifest: str, name: str, size: int, mtime_ns: int) -> str:
 
 
 def rewrite_files(con: duckdb.DuckDBPyConnection, run_date: date, rewrites: list[Rewrite]) -> None:
-    """Replace each file's content atomically (module docstring); the caller records what changed
-    in the same transaction as step 2 by leaving its statements in TEMP tables (none here)."""
+    """Replace each file's content atomically, in the three steps of the module docstring."""
     for rewrite in rewrites:
         copy = _copy_path(rewrite.path)
         before = _stat(rewrite.path)
@@ -202,7 +199,3 @@ def finish_rewrites(con: duckdb.DuckDBPyConnection, inbox: Path) -> int:
                 if name.endswith(REWRITE_SUFFIX) and name.startswith(".") and not stray.is_symlink():
                     stray.unlink()  # a copy written before its rewrite was recorded (step 1)
     return completed
-
-
-def is_event_file(name: str) -> bool:
-    return name.endswith(EVENT_SUFFIXES)
