@@ -1,7 +1,8 @@
 """Checks of the compliance area: the violations ledger holds each offence once, of a known rule."""
 
+from assets.keyed.violations import VIOLATIONS
+
 from assets.compliance.rules import RULES
-from assets.compliance.violations import VIOLATIONS
 from checks.nightly import ERROR, CheckRun, Verdict, nightly_check
 
 EVENT_RULES = [r.id for r in RULES if r.kind == "event"]
@@ -11,15 +12,15 @@ EXPORT_RULES = [r.id for r in RULES if r.kind == "export"]
 DUPLICATES_SQL = """
 SELECT
     (SELECT count(*) FROM (
-        SELECT rule, message_id FROM compliance.violations
+        SELECT rule, message_id FROM keyed.violations
         WHERE rule IN (SELECT unnest($event_rules))
         GROUP BY ALL HAVING count(*) > 1 OR message_id IS NULL))
   + (SELECT count(*) FROM (
-        SELECT rule, subject_key, system FROM compliance.violations
+        SELECT rule, subject_key, system FROM keyed.violations
         WHERE rule IN (SELECT unnest($export_rules))
         GROUP BY ALL HAVING count(*) > 1 OR system IS NULL)),
-    (SELECT count(*) FROM compliance.violations WHERE rule NOT IN (SELECT unnest($all_rules))),
-    (SELECT count(*) FROM compliance.violations)
+    (SELECT count(*) FROM keyed.violations WHERE rule NOT IN (SELECT unnest($all_rules))),
+    (SELECT count(*) FROM keyed.violations)
 """
 
 

@@ -22,9 +22,9 @@ WHOLE_TABLE_UNIQUE_MESSAGE = "one row per consent event over the whole table (SQ
 
 OVERLAPS_SQL = """
 SELECT count(*),
-       (SELECT count(DISTINCT subject_key) FROM core.club_membership)
-FROM (SELECT *, row_number() OVER () AS id FROM core.club_membership) a
-JOIN (SELECT *, row_number() OVER () AS id FROM core.club_membership) b
+       (SELECT count(DISTINCT subject_key) FROM keyed.club_membership)
+FROM (SELECT *, row_number() OVER () AS id FROM keyed.club_membership) a
+JOIN (SELECT *, row_number() OVER () AS id FROM keyed.club_membership) b
   ON a.subject_key = b.subject_key AND a.id < b.id
  AND a.valid_from < coalesce(b.valid_to, 'infinity'::TIMESTAMPTZ)
  AND b.valid_from < coalesce(a.valid_to, 'infinity'::TIMESTAMPTZ)
@@ -36,15 +36,15 @@ SELECT count(*) FILTER (WHERE NOT coalesce(
         OR (valid_from < valid_to AND end_reason IN ('consent_withdrawn', 'account_deleted')),
         false)),
        count(*)
-FROM core.club_membership
+FROM keyed.club_membership
 """
 
 UNKNOWN_SUBJECTS_SQL = """
 SELECT count(DISTINCT c.subject_key) FILTER (WHERE NOT EXISTS (
-           SELECT 1 FROM landing.events e
+           SELECT 1 FROM keyed.events e
            WHERE e.subject_key = c.subject_key AND e.event = 'Account Created')),
        count(DISTINCT c.subject_key)
-FROM core.consent_history c
+FROM keyed.consent_history c
 """
 
 
@@ -54,7 +54,7 @@ def club_membership_frame(con: duckdb.DuckDBPyConnection, day, limit: int = SAMP
     return con.execute(
         """SELECT subject_key, valid_from, valid_to, end_reason,
                   valid_to IS NOT NULL AS closed, end_reason IS NOT NULL AS has_end_reason
-           FROM core.club_membership
+           FROM keyed.club_membership
            ORDER BY hash(subject_key, valid_from, $day::VARCHAR) LIMIT $limit""",
         {"day": day, "limit": limit},
     ).df()
@@ -101,7 +101,7 @@ def club_membership_expectations(day) -> list[Expect]:
 def consent_history_frame(con: duckdb.DuckDBPyConnection, day, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
     return con.execute(
         """SELECT subject_key, occurred_at, granted, message_id
-           FROM core.consent_history
+           FROM keyed.consent_history
            ORDER BY hash(message_id, $day::VARCHAR) LIMIT $limit""",
         {"day": day, "limit": limit},
     ).df()

@@ -29,7 +29,7 @@ def landing_batch_frame(con: duckdb.DuckDBPyConnection, day) -> pd.DataFrame:
     """The arrival day's accepted events only (arrival_date = D), never history."""
     return con.execute(
         """SELECT message_id, event, channel, occurred_at, subject_key
-           FROM landing.events WHERE arrival_date = ?""",
+           FROM keyed.events WHERE arrival_date = ?""",
         [day],
     ).df()
 

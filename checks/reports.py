@@ -94,18 +94,18 @@ def recompute_figures(con: duckdb.DuckDBPyConnection, day: date, registry: list[
     on_day = "arrival_date <= $day AND occurred_at >= $s AND occurred_at < $e"
     figures = {
         "accounts.active": count(
-            "SELECT count(*) FROM (SELECT DISTINCT subject_key FROM core.accounts WHERE created_at <= $e)"
+            "SELECT count(*) FROM (SELECT DISTINCT subject_key FROM keyed.accounts WHERE created_at <= $e)"
         ),
         "club.members": count(
-            "SELECT count(*) FROM core.club_membership WHERE valid_from <= $e AND coalesce(valid_to > $e, true)"
+            "SELECT count(*) FROM keyed.club_membership WHERE valid_from <= $e AND coalesce(valid_to > $e, true)"
         ),
-        "club.joined": count("SELECT count(*) FROM core.club_membership WHERE valid_from >= $s AND valid_from < $e"),
-        "club.left": count("SELECT count(*) FROM core.club_membership WHERE valid_to >= $s AND valid_to < $e"),
+        "club.joined": count("SELECT count(*) FROM keyed.club_membership WHERE valid_from >= $s AND valid_from < $e"),
+        "club.left": count("SELECT count(*) FROM keyed.club_membership WHERE valid_to >= $s AND valid_to < $e"),
         "consent.granted": count(
-            f"SELECT count(*) FROM landing.events WHERE event IN ({consent}) AND consent_granted IS TRUE AND {on_day}"
+            f"SELECT count(*) FROM keyed.events WHERE event IN ({consent}) AND consent_granted IS TRUE AND {on_day}"
         ),
         "consent.withdrawn": count(
-            f"SELECT count(*) FROM landing.events WHERE event IN ({consent}) AND consent_granted IS FALSE AND {on_day}"
+            f"SELECT count(*) FROM keyed.events WHERE event IN ({consent}) AND consent_granted IS FALSE AND {on_day}"
         ),
     }
     erased = "FROM (SELECT DISTINCT subject_key, status FROM compliance.erasure_register WHERE deleted_at <= $e)"
@@ -123,7 +123,7 @@ def recompute_figures(con: duckdb.DuckDBPyConnection, day: date, registry: list[
         """SELECT r.rule, count(v.rule) FILTER (WHERE v.detected_on <= $day),
                   count(v.rule) FILTER (WHERE v.detected_on = $day)
            FROM (SELECT unnest($rules::VARCHAR[]) AS rule) r
-           LEFT JOIN compliance.violations v ON v.rule = r.rule
+           LEFT JOIN keyed.violations v ON v.rule = r.rule
            GROUP BY r.rule ORDER BY r.rule""",
         {"day": day, "rules": registry},
     ).fetchall()

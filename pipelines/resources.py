@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr
 
 from pipelines import config
 from pipelines.safe_text import redacted_exception
-from pipelines.warehouse import acquire_run_lock, compact, open_connection
+from pipelines.warehouse import acquire_run_lock, compact, open_connection, vault_path
 
 
 class Warehouse(DuckDBResource):
@@ -54,9 +54,11 @@ class Warehouse(DuckDBResource):
         finally:
             con.close()
 
-    def compact(self) -> dict[str, int]:
-        """Copy the warehouse into a fresh file (byte-level erasure); no connection may be open."""
-        return compact(Path(self.database), self.hash_key)
+    def compact(self, database: str = "warehouse") -> dict[str, int]:
+        """Copy the warehouse, or its identity vault (`database` "vault"), into a fresh file
+        (byte-level erasure); no connection may be open."""
+        path = Path(self.database)
+        return compact(vault_path(path) if database == "vault" else path)
 
 
 class ComplianceSettings(dg.ConfigurableResource):

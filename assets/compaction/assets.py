@@ -16,41 +16,28 @@ WAREHOUSE_COMPACTION = dg.AssetKey(["compaction", "warehouse_compaction"])
 
 @nightly_asset(WAREHOUSE_COMPACTION, deps=[VIOLATIONS, ERASURE_REGISTER], table="ops.compactions")
 def warehouse_compaction(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
-    """Copy the warehouse into a fresh file after purges, so erased values leave no bytes behind."""
+    """Copy the vault (and the warehouse, when a purge changed it) into a fresh file: erased values leave no bytes."""
     day = partition_day(context)
     delay = settings.compaction_delay_days
-    result = compact_if_due(warehouse, day, delay)
+    results = compact_if_due(warehouse, day, delay)
     with warehouse.get_connection() as con:
         total = row_count(con, "ops.compactions")
-    if result.compacted:
-        context.log.info(f"{day}: compacted the warehouse: {result.bytes_before} -> {result.bytes_after} bytes")
-    elif result.requests:
-        context.log.info(
-            f"{day}: {result.requests} purge(s) since {result.pending_since} wait for the compaction, "
-            f"due by {result.pending_since + timedelta(days=delay)}"
-        )
-    waiting = (
-        {}
-        if result.compacted or not result.requests
-        else {
-            "pending_since": str(result.pending_since),
-            "compaction_due_by": str(result.pending_since + timedelta(days=delay)),
-        }
-    )
-    rows = [
-        ("compacted", result.compacted),
-        ("purges waiting", 0 if result.compacted else result.requests),
-        *waiting.items(),
-        ("bytes_before", result.bytes_before),
-        ("bytes_after", result.bytes_after),
-    ]
+    rows = []
+    for r in results:
+        if r.compacted:
+            context.log.info(f"{day}: compacted the {r.database}: {r.bytes_before} -> {r.bytes_after} bytes")
+        elif r.requests:
+            context.log.info(
+                f"{day}: {r.requests} purge(s) of the {r.database} since {r.pending_since} wait for the compaction, "
+                f"due by {r.pending_since + timedelta(days=delay)}"
+            )
+        due_by = "" if r.compacted or not r.requests else str(r.pending_since + timedelta(days=delay))
+        rows.append((r.database, r.compacted, 0 if r.compacted else r.requests, due_by, r.bytes_before, r.bytes_after))
     return table_result(
         total,
-        ["fact", "value"],
+        ["database", "compacted", "purges waiting", "compaction due by", "bytes_before", "bytes_after"],
         rows,
-        compacted=result.compacted,
-        purges_since_last_compaction=result.requests,
         compaction_delay_days=delay,
-        **waiting,
-        **({"bytes_before": result.bytes_before, "bytes_after": result.bytes_after} if result.compacted else {}),
+        **{f"compacted/{r.database}": r.compacted for r in results},
+        **{f"purges_waiting/{r.database}": 0 if r.compacted else r.requests for r in results},
     )

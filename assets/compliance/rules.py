@@ -11,7 +11,7 @@ Each rule's SQL is a SELECT returning the columns of `CANDIDATE_COLUMNS`. It rea
 
 - ``known_events``: accepted events that arrived by D and occurred by the end of D;
 - ``deletions(subject_key, deleted_at)``: each subject's first "Account Deleted";
-- ``core.accounts``, ``core.consent_history`` (``consent_seq`` orders a subject's consent events);
+- ``keyed.accounts``, ``keyed.consent_history`` (``consent_seq`` orders a subject's consent events);
 - ``care_hours(opens, closes, ...)`` per care_center event (`assets.compliance.care_hours`);
 - ``export_accounts``: each row of a system's latest export, mapped to a non-erased account, with
   the account's consent at the end of the export's day;
@@ -29,7 +29,7 @@ from typing import Literal
 
 from assets.erasure.locations import decode_sql, is_pipeline_sql, split_sql
 
-CANDIDATE_COLUMNS = ("subject_key", "account_id", "occurred_at", "message_id", "system", "details")
+CANDIDATE_COLUMNS = ("subject_key", "occurred_at", "message_id", "system", "details")
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -66,7 +66,7 @@ SELECT d.system, d.export_date, e.subject_key, e.email_key
 FROM export_days d
 JOIN known_events e ON e.occurred_at <= d.end_of_export_day
 WHERE e.event IN ('Account Created', 'Email Changed') AND e.email_key IS NOT NULL
-  AND e.subject_key IN (SELECT subject_key FROM core.accounts)
+  AND e.subject_key IN (SELECT subject_key FROM keyed.accounts)
   AND e.subject_key IN (SELECT subject_key FROM known_events
                         WHERE email_key IN (SELECT email_key FROM landing.export_keys WHERE subject_key IS NULL))
 QUALIFY row_number() OVER (
@@ -76,18 +76,18 @@ QUALIFY row_number() OVER (
 -- Each export row, mapped to a non-erased account: by its account_id when it has one,
 -- otherwise by the account that held its e-mail at the end of the export's day.
 CREATE OR REPLACE TEMP VIEW export_rows_mapped AS
-SELECT k.system, k.export_date, d.end_of_export_day, k.row_number, a.subject_key, a.account_id,
+SELECT k.system, k.export_date, d.end_of_export_day, k.row_number, a.subject_key,
        'account_id' AS matched_by
 FROM landing.export_keys k
 JOIN export_days d USING (system, export_date)
-JOIN core.accounts a ON a.subject_key = k.subject_key
+JOIN keyed.accounts a ON a.subject_key = k.subject_key
 UNION ALL
-SELECT k.system, k.export_date, d.end_of_export_day, k.row_number, a.subject_key, a.account_id,
+SELECT k.system, k.export_date, d.end_of_export_day, k.row_number, a.subject_key,
        'e-mail' AS matched_by
 FROM landing.export_keys k
 JOIN export_days d USING (system, export_date)
 JOIN email_at_export m ON m.system = k.system AND m.export_date = k.export_date AND m.email_key = k.email_key
-JOIN core.accounts a ON a.subject_key = m.subject_key
+JOIN keyed.accounts a ON a.subject_key = m.subject_key
 WHERE k.subject_key IS NULL;
 
 -- The mapped rows with the account's consent at the end of the export's day:
@@ -97,7 +97,7 @@ WITH consent_at_end_of_export_day AS (
     SELECT x.system, x.export_date, x.subject_key,
            arg_max(c.granted, c.consent_seq) AS granted
     FROM (SELECT DISTINCT system, export_date, end_of_export_day, subject_key FROM export_rows_mapped) x
-    JOIN core.consent_history c ON c.subject_key = x.subject_key AND c.occurred_at <= x.end_of_export_day
+    JOIN keyed.consent_history c ON c.subject_key = x.subject_key AND c.occurred_at <= x.end_of_export_day
     GROUP BY ALL
 )
 SELECT x.*, coalesce(c.granted, false) AS consented, c.granted IS NULL AS never_consented
@@ -109,7 +109,6 @@ LEFT JOIN consent_at_end_of_export_day c USING (system, export_date, subject_key
 def _export_without_consent_sql(system: str) -> str:
     return f"""
 SELECT subject_key,
-       account_id,
        end_of_export_day AS occurred_at,
        NULL AS message_id,
        system,
@@ -133,7 +132,7 @@ RULES: list[Rule] = [
             "themselves: only a Customer Care agent may do it (channel care_center)."
         ),
         sql="""
-SELECT subject_key, account_id, occurred_at, message_id, NULL AS system,
+SELECT subject_key, occurred_at, message_id, NULL AS system,
        'channel=' || channel AS details
 FROM known_events
 WHERE event = 'Email Changed'
@@ -149,7 +148,7 @@ WHERE event = 'Email Changed'
             "Czech public holidays 10:00-18:00, Prague local time (start inclusive, end exclusive)."
         ),
         sql="""
-SELECT subject_key, account_id, occurred_at, message_id, NULL AS system,
+SELECT subject_key, occurred_at, message_id, NULL AS system,
        'local time ' || strftime(local_time, '%H:%M:%S %a %Y-%m-%d')
            || CASE WHEN is_holiday THEN ' (public holiday)' ELSE '' END
            || '; open ' || left(opens::VARCHAR, 5) || '-' || left(closes::VARCHAR, 5) AS details
@@ -175,7 +174,7 @@ WITH changes AS (
                        AND r.occurred_at <= p.occurred_at
     GROUP BY p.message_id
 )
-SELECT p.subject_key, p.account_id, p.occurred_at, p.message_id, NULL AS system,
+SELECT p.subject_key, p.occurred_at, p.message_id, NULL AS system,
        CASE WHEN l.sent_at IS NULL THEN 'no reset e-mail before the change'
             ELSE 'reset e-mail ' || round(epoch(p.occurred_at - l.sent_at) / 3600, 1) || ' h before' END AS details
 FROM changes p
@@ -200,10 +199,10 @@ WITH sends AS (
     -- the latest consent event at or before the send (one at the same instant counts)
     SELECT s.message_id, arg_max(c.granted, c.consent_seq) AS granted
     FROM sends s
-    JOIN core.consent_history c ON c.subject_key = s.subject_key AND c.occurred_at <= s.occurred_at
+    JOIN keyed.consent_history c ON c.subject_key = s.subject_key AND c.occurred_at <= s.occurred_at
     GROUP BY s.message_id
 )
-SELECT s.subject_key, s.account_id, s.occurred_at, s.message_id, NULL AS system,
+SELECT s.subject_key, s.occurred_at, s.message_id, NULL AS system,
        CASE WHEN d.deleted_at <= s.occurred_at THEN 'account deleted before the send'
             WHEN c.granted IS NULL THEN 'no consent event before the send'
             ELSE 'consent withdrawn before the send' END
@@ -225,7 +224,7 @@ WHERE coalesce(d.deleted_at <= s.occurred_at, false)
             "reported under marketing_without_consent instead."
         ),
         sql="""
-SELECT e.subject_key, e.account_id, e.occurred_at, e.message_id, NULL AS system,
+SELECT e.subject_key, e.occurred_at, e.message_id, NULL AS system,
        'event=' || e.event || '; channel=' || e.channel || '; '
            || CASE WHEN e.occurred_at - d.deleted_at < INTERVAL 2 HOUR
                    THEN floor(epoch(e.occurred_at - d.deleted_at) / 60)::BIGINT || ' min'
@@ -278,7 +277,7 @@ WITH locations AS (
     QUALIFY row_number() OVER (PARTITION BY l.system, l.checked_on ORDER BY f.export_date DESC) = 1
         AND NOT f.readable
 )
-SELECT l.subject_key, NULL AS account_id, l.deleted_at AS occurred_at, NULL AS message_id, l.system,
+SELECT l.subject_key, l.deleted_at AS occurred_at, NULL AS message_id, l.system,
        'due ' || strftime(l.due_date, '%Y-%m-%d') || '; '
            || CASE WHEN u.system IS NOT NULL
                    THEN 'erasure cannot be verified in ' || l.system || ': its latest export could not be read'

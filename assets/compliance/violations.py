@@ -41,7 +41,7 @@ def _candidates_sql(rule: Rule) -> str:
     key = ", ".join(f"c.{col}" for col in rule.unique_on)
     columns = ", ".join(CANDIDATE_COLUMNS)
     typed = (
-        "subject_key::VARCHAR AS subject_key, account_id::VARCHAR AS account_id, "
+        "subject_key::VARCHAR AS subject_key, "
         "occurred_at::TIMESTAMPTZ AS occurred_at, message_id::VARCHAR AS message_id, "
         "system::VARCHAR AS system, details::VARCHAR AS details"
     )
@@ -55,12 +55,12 @@ def _candidates_sql(rule: Rule) -> str:
 def _insert_sql(rule: Rule) -> str:
     """Add the candidates not raised before (any day) to the ledger, detected on $day."""
     return f"""
-    INSERT INTO compliance.violations
-        (rule, severity, subject_key, account_id, occurred_at, detected_on, message_id, system, details)
-    SELECT $rule, $severity, c.subject_key, c.account_id, c.occurred_at, $day, c.message_id, c.system, c.details
+    INSERT INTO keyed.violations
+        (rule, severity, subject_key, occurred_at, detected_on, message_id, system, details)
+    SELECT $rule, $severity, c.subject_key, c.occurred_at, $day, c.message_id, c.system, c.details
     FROM _candidates c
     WHERE NOT EXISTS (
-        SELECT 1 FROM compliance.violations v WHERE v.rule = $rule AND {_ALREADY_RAISED[rule.kind]}
+        SELECT 1 FROM keyed.violations v WHERE v.rule = $rule AND {_ALREADY_RAISED[rule.kind]}
     )
     ORDER BY c.occurred_at, c.subject_key
     """
@@ -84,7 +84,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] 
             found = con.execute("SELECT count(*) FROM _candidates").fetchall()[0][0]
             new, total = con.execute(
                 """SELECT count(*) FILTER (WHERE detected_on = ?), count(*) FILTER (WHERE detected_on <= ?)
-                   FROM compliance.violations WHERE rule = ?""",
+                   FROM keyed.violations WHERE rule = ?""",
                 [day, day, rule.id],
             ).fetchall()[0]
             outcomes.append(RuleOutcome(rule.id, rule.severity, found, new, total))
@@ -131,7 +131,7 @@ def violations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     with warehouse.get_connection() as con:
         outcomes = evaluate_rules(con, day)
         unmatched = unmatched_export_rows(con)
-        total = row_count(con, "compliance.violations")
+        total = row_count(con, "keyed.violations")
     new_today = sum(o.new for o in outcomes)
     context.log.info(f"{day}: {new_today} new violation(s); ledger holds {total}")
     return dg.MaterializeResult(

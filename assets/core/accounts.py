@@ -16,9 +16,9 @@ ACCOUNTS = dg.AssetKey(["core", "accounts"])
 #: The erasure helper's purge runs first: erased subjects reach core with their identifiers removed.
 
 ACCOUNTS_SQL = f"""
-CREATE OR REPLACE TABLE core.accounts AS
+CREATE OR REPLACE TABLE keyed.accounts AS
 WITH created AS (
-    SELECT subject_key, any_value(account_id) AS account_id, min(occurred_at) AS created_at
+    SELECT subject_key, min(occurred_at) AS created_at
     FROM known_events
     WHERE event = 'Account Created'
     GROUP BY subject_key
@@ -34,8 +34,7 @@ WITH created AS (
     WHERE event = 'Account Deletion Requested'
     GROUP BY subject_key
 )
-SELECT c.account_id,
-       c.subject_key,
+SELECT c.subject_key,
        c.created_at,
        CASE WHEN r.subject_key IS NULL THEN 'active' ELSE 'deletion_requested' END AS status,
        m.email_key,
@@ -50,7 +49,7 @@ ORDER BY c.created_at, c.subject_key
 
 PREVIEW_SQL = """
 SELECT status, count(*) AS accounts, count(*) FILTER (WHERE created_at >= as_of.start_of_day) AS created_on_day
-FROM core.accounts, as_of
+FROM keyed.accounts, as_of
 GROUP BY status ORDER BY status
 """
 
@@ -64,6 +63,6 @@ def build_accounts(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def accounts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Non-erased accounts created by the end of D: status (active | deletion_requested) and current e-mail key."""
     day = partition_day(context)
-    total, by_status = rebuild(warehouse, day, build_accounts, "core.accounts", PREVIEW_SQL)
+    total, by_status = rebuild(warehouse, day, build_accounts, "keyed.accounts", PREVIEW_SQL)
     context.log.info(f"{day}: {total} non-erased accounts")
     return table_result(total, ["status", "accounts", "created on D"], by_status)

@@ -6,7 +6,8 @@ boundary in one place, so the derived tables and the rules all see the same day:
 
 - ``as_of(day, start_of_day, end_of_day)``: one row, the partition day and the instants that open
   and close it;
-- ``known_events``: landing.events as of the end of D;
+- ``known_events``: the keyed history of events (keyed.events, the contract's landing.events
+  without the vault's identifiers) as of the end of D;
 - ``deletions(subject_key, deleted_at)``: each subject's first accepted "Account Deleted" as of
   the end of D (a subject in it is erased: CONTRACT 5);
 - macro ``end_of_local_day(d)``: the instant that closes the Prague calendar day ``d``.
@@ -48,7 +49,7 @@ def install_as_of_views(con: duckdb.DuckDBPyConnection, day: date) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW known_events AS
-        SELECT * FROM landing.events
+        SELECT * FROM keyed.events
         WHERE arrival_date <= {day_sql} AND occurred_at <= {end_sql}
         """
     )

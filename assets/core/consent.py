@@ -14,16 +14,15 @@ from pipelines.resources import Warehouse
 
 CONSENT_HISTORY = dg.AssetKey(["core", "consent_history"])
 
-# landing.events.consent_granted holds each consent event's value, set at ingestion:
+# keyed.events.consent_granted holds each consent event's value, set at ingestion:
 #   "Marketing Consent Granted" -> true, "Marketing Consent Withdrawn" -> false,
 #   "Segment Consent Preference Updated" -> true only when a categoryPreferences key matching
 #   "marketing" (case-insensitive) is true; false, or the key missing, withdraws (Segment semantics).
 # consent_seq numbers a subject's consent events in time order (ties: ingestion order), so "the
 # latest consent event at or before t" is arg_max(granted, consent_seq) over rows with occurred_at <= t.
 CONSENT_HISTORY_SQL = f"""
-CREATE OR REPLACE TABLE core.consent_history AS
-SELECT account_id,                                   -- NULL once the subject is erased
-       subject_key,
+CREATE OR REPLACE TABLE keyed.consent_history AS
+SELECT subject_key,
        occurred_at,
        consent_granted AS granted,
        CASE WHEN json_type(properties, '$.source') = 'VARCHAR' THEN properties->>'$.source' END AS source,
@@ -44,7 +43,7 @@ ORDER BY subject_key, consent_seq
 
 PREVIEW_SQL = """
 SELECT event, granted, count(*) AS events, count(*) FILTER (WHERE occurred_at >= as_of.start_of_day) AS occurred_on_day
-FROM core.consent_history, as_of
+FROM keyed.consent_history, as_of
 GROUP BY event, granted ORDER BY event, granted
 """
 
@@ -58,5 +57,5 @@ def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every marketing consent event (grant, withdrawal, Segment preference) as of the end of D, in time order."""
     day = partition_day(context)
-    total, by_event = rebuild(warehouse, day, build_consent_history, "core.consent_history", PREVIEW_SQL)
+    total, by_event = rebuild(warehouse, day, build_consent_history, "keyed.consent_history", PREVIEW_SQL)
     return table_result(total, ["event", "granted", "events", "occurred on D"], by_event)

@@ -28,11 +28,11 @@ MEMBERSHIP_RULE = (
 # state after all of that instant's events. An interval opens where membership turns true and
 # closes where it next turns false, so intervals are maximal, never empty and never overlap.
 CLUB_MEMBERSHIP_SQL = f"""
-CREATE OR REPLACE TABLE core.club_membership AS
+CREATE OR REPLACE TABLE keyed.club_membership AS
 WITH changes AS (
     SELECT subject_key, occurred_at, granted, false AS is_deletion, NULL AS deletion_message_id,
            message_id, arrival_date, source_file, line_number
-    FROM core.consent_history
+    FROM keyed.consent_history
     UNION ALL
     SELECT subject_key, occurred_at, NULL AS granted, true AS is_deletion, message_id AS deletion_message_id,
            message_id, arrival_date, source_file, line_number
@@ -69,15 +69,9 @@ WITH changes AS (
                AS closed_by_message_id
     FROM transitions
     WINDOW next_change AS (PARTITION BY subject_key ORDER BY occurred_at)
-), subjects AS (
-    SELECT subject_key, max(account_id) AS account_id    -- NULL once the subject is erased
-    FROM core.consent_history
-    GROUP BY subject_key
 )
-SELECT s.account_id, i.subject_key, i.valid_from, i.valid_to, i.end_reason,
-       i.opened_by_message_id, i.closed_by_message_id
+SELECT i.subject_key, i.valid_from, i.valid_to, i.end_reason, i.opened_by_message_id, i.closed_by_message_id
 FROM intervals i
-JOIN subjects s USING (subject_key)
 WHERE i.opens
 ORDER BY i.subject_key, i.valid_from
 """
@@ -87,7 +81,7 @@ PREVIEW_SQL = """
 SELECT coalesce(end_reason, 'open (member at end of D)') AS state, count(*) AS intervals,
        count(*) FILTER (WHERE valid_from >= as_of.start_of_day) AS opened_on_day,
        count(*) FILTER (WHERE valid_to >= as_of.start_of_day) AS closed_on_day
-FROM core.club_membership, as_of
+FROM keyed.club_membership, as_of
 GROUP BY ALL ORDER BY state
 """
 
@@ -108,6 +102,6 @@ def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def club_membership(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """CLUB membership intervals: maximal runs of 'holds marketing consent and not deleted', as of the end of D."""
     day = partition_day(context)
-    total, rows = rebuild(warehouse, day, build_club_membership, "core.club_membership", PREVIEW_SQL)
+    total, rows = rebuild(warehouse, day, build_club_membership, "keyed.club_membership", PREVIEW_SQL)
     members = sum(r[1] for r in rows if r[0].startswith("open"))
     return table_result(total, ["state", "intervals", "opened on D", "closed on D"], rows, members=members)

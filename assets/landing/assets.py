@@ -42,10 +42,10 @@ def ingest_arrival_day(context: dg.AssetExecutionContext, warehouse: Warehouse, 
     day = partition_day(context)
     with warehouse.get_connection() as con:
         result = ingest_day(con, settings.inbox_path, day)
-        events_total = row_count(con, "landing.events")
-        rejected_total = row_count(con, "landing.rejected")
+        events_total = row_count(con, "keyed.events")
+        rejected_total = row_count(con, "keyed.rejected")
         reasons = con.execute(
-            """SELECT reason, count(*) FROM landing.rejected WHERE arrival_date = ?
+            """SELECT reason, count(*) FROM keyed.rejected WHERE arrival_date = ?
                GROUP BY reason ORDER BY count(*) DESC, reason LIMIT 20""",
             [day],
         ).fetchall()

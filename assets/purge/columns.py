@@ -1,5 +1,8 @@
-"""The warehouse's text columns and keyed tables, found in ``information_schema`` (so a table added
-tomorrow cannot escape the scan or the purge), and the SQL that reads a column's values."""
+"""The text columns and keyed tables of the warehouse and of its identity vault (attached as
+``vault``), found in ``information_schema`` (so a table added tomorrow cannot escape the scan or the
+purge), and the SQL that reads a column's values.
+
+A table is named ``schema.table`` in the warehouse and ``vault.schema.table`` in the vault."""
 
 from __future__ import annotations
 
@@ -9,9 +12,33 @@ import duckdb
 
 from assets.purge.state import EXEMPT_TABLES
 
+#: The identity vault's catalog name on every warehouse connection (pipelines.warehouse.VAULT).
+VAULT = "vault"
+
+
+@dataclass(frozen=True)
+class Table:
+    catalog: str  # "" for the warehouse itself
+    schema: str
+    table: str
+
+    @property
+    def name(self) -> str:
+        return ".".join(p for p in (self.catalog, self.schema, self.table) if p)
+
+    @property
+    def sql(self) -> str:
+        return ".".join(quote(p) for p in (self.catalog, self.schema, self.table) if p)
+
+    @property
+    def database(self) -> str:
+        """The file that holds it: 'vault' or 'warehouse'."""
+        return VAULT if self.catalog == VAULT else "warehouse"
+
 
 @dataclass(frozen=True)
 class TextColumn:
+    catalog: str  # "" for the warehouse itself
     schema: str
     table: str
     column: str
@@ -19,12 +46,16 @@ class TextColumn:
     nullable: bool
 
     @property
+    def owner(self) -> Table:
+        return Table(self.catalog, self.schema, self.table)
+
+    @property
     def table_name(self) -> str:
-        return f"{self.schema}.{self.table}"
+        return self.owner.name
 
     @property
     def sql_table(self) -> str:
-        return f"{quote(self.schema)}.{quote(self.table)}"
+        return self.owner.sql
 
     @property
     def sql_column(self) -> str:
@@ -36,32 +67,34 @@ def quote(identifier: str) -> str:
 
 
 def text_columns(con: duckdb.DuckDBPyConnection, *, include_exempt: bool = False) -> list[TextColumn]:
-    """Every VARCHAR/JSON (or VARCHAR-bearing) column of every base table of the warehouse file."""
+    """Every VARCHAR/JSON (or VARCHAR-bearing) column of every base table of the warehouse and vault files."""
     rows = con.execute(
-        """
-        SELECT c.table_schema, c.table_name, c.column_name, c.data_type, c.is_nullable = 'YES'
+        f"""
+        SELECT CASE WHEN c.table_catalog = current_database() THEN '' ELSE c.table_catalog END,
+               c.table_schema, c.table_name, c.column_name, c.data_type, c.is_nullable = 'YES'
         FROM information_schema.columns c
         JOIN information_schema.tables t
           ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema
          AND t.table_name = c.table_name
-        WHERE t.table_type = 'BASE TABLE' AND c.table_catalog = current_database()
+        WHERE t.table_type = 'BASE TABLE' AND c.table_catalog IN (current_database(), '{VAULT}')
           AND (c.data_type LIKE '%VARCHAR%' OR c.data_type LIKE '%JSON%')
-        ORDER BY c.table_schema, c.table_name, c.ordinal_position
+        ORDER BY 1, c.table_schema, c.table_name, c.ordinal_position
         """
     ).fetchall()
-    return [TextColumn(*r) for r in rows if include_exempt or (r[0], r[1]) not in EXEMPT_TABLES]
+    return [TextColumn(*r) for r in rows if include_exempt or (r[0], r[1], r[2]) not in EXEMPT_TABLES]
 
 
-def tables_with_columns(con: duckdb.DuckDBPyConnection, *columns: str) -> list[tuple[str, str]]:
-    """Base tables of the warehouse file that have all of `columns` (from information_schema)."""
+def tables_with_columns(con: duckdb.DuckDBPyConnection, *columns: str) -> list[Table]:
+    """Base tables of the warehouse and vault files that have all of `columns` (from information_schema)."""
     rows = con.execute(
-        """
-        SELECT c.table_schema, c.table_name
+        f"""
+        SELECT CASE WHEN c.table_catalog = current_database() THEN '' ELSE c.table_catalog END,
+               c.table_schema, c.table_name
         FROM information_schema.columns c
         JOIN information_schema.tables t
           ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema
          AND t.table_name = c.table_name
-        WHERE t.table_type = 'BASE TABLE' AND c.table_catalog = current_database()
+        WHERE t.table_type = 'BASE TABLE' AND c.table_catalog IN (current_database(), '{VAULT}')
           AND c.column_name IN (SELECT unnest($columns::VARCHAR[]))
         GROUP BY ALL
         HAVING count(DISTINCT c.column_name) = len($columns::VARCHAR[])
@@ -69,7 +102,7 @@ def tables_with_columns(con: duckdb.DuckDBPyConnection, *columns: str) -> list[t
         """,
         {"columns": list(columns)},
     ).fetchall()
-    return [(s, t) for s, t in rows if (s, t) not in EXEMPT_TABLES]
+    return [Table(*r) for r in rows if r not in EXEMPT_TABLES]
 
 
 def column_values(col: TextColumn) -> str:

@@ -145,7 +145,7 @@ _INBOX_KEYS_SQL = """
         SELECT DISTINCT kind, CASE kind WHEN 'email' THEN hmac_email(tok) ELSE hmac_subject(tok) END AS key
         FROM (SELECT DISTINCT kind, tok FROM _inbox_tokens)
     ), known AS (
-        SELECT subject_key FROM landing.events UNION SELECT subject_key FROM landing.rejected
+        SELECT subject_key FROM keyed.events UNION SELECT subject_key FROM keyed.rejected
     )
     SELECT DISTINCT $folder, CASE kind WHEN 'word' THEN 'account_id' ELSE kind END, unhex(key) FROM keyed
     WHERE kind <> 'word' OR key IN (SELECT subject_key FROM known)

@@ -1,36 +1,43 @@
-"""Purge: remove every plain identifier of the erased subjects from every warehouse table.
+"""Purge: remove every plain identifier of the erased subjects from every table.
 
-Runs every night right after ingestion, before the core tables are rebuilt, and only touches rows
-that still hold something (idempotent, and cheap when there is nothing to do):
+History holds keys, not identifiers (pseudonymised at the door, ``assets/landing/ingest.py``); the
+identifiers live in the identity vault (``pipelines/warehouse/vault.sql``). So the purge deletes in
+the vault and rewrites no history. It runs every night right after ingestion, before the core
+tables are rebuilt, and only touches what still holds something (idempotent, and cheap when there
+is nothing to do):
 
-1. the keys of every identifier of a newly seen erased subject are recorded first
-   (``compliance.erased_identifiers``), so later nights still recognise them;
-2. ``landing.events``: the erased subjects' rows lose their account id and every personal
-   property; other rows lose an erased subject's e-mail that no live account holds;
-3. ``landing.rejected``: the erased subjects' lines lose their raw text and account id;
-4. every table with ``subject_key`` and ``account_id`` (from information_schema): the account id
-   of an erased subject becomes NULL;
-5. the generic scan then finds any erased identifier left in any text column of any table
-   (a rejected line of another subject that names an erased e-mail, a free-text property of
-   another account's event that names an erased account id, say). Each one is replaced by
-   ``[erased]`` where it stands as a token, so the rest of the value (another subject's data)
-   stays; a value where that cannot be done cleanly (the identifier is JSON-escaped, or the
-   result would not be valid JSON) is cleared whole. A table may mark such rows with a BOOLEAN
-   column named ``purged``.
+1. the keys of every identifier of a newly seen erased subject are recorded
+   (``compliance.erased_identifiers``), so later nights still recognise them, with the request to
+   rewrite the vault file (``ops.compaction_due``) when the vault holds something to erase;
+2. the vault: the erased subjects' account ids, event properties and rejected lines' text go;
+   another subject's event loses an erased subject's e-mail that no live account holds;
+3. any other base table with ``subject_key`` and ``account_id`` (from information_schema): the
+   account id of an erased subject becomes NULL;
+4. the generic scan then finds any erased identifier left as free text in any text column of any
+   table of the warehouse or the vault (a rejected line of another subject that names an erased
+   e-mail, a free-text property of another account's event that names an erased account id,
+   say). Each one is replaced by ``[erased]`` where it stands as a token, so the rest of the value
+   (another subject's data) stays; a value where that cannot be done cleanly (the identifier is
+   JSON-escaped, or the result would not be valid JSON) is cleared whole. A table may mark such
+   rows with a BOOLEAN column named ``purged``. A change to the warehouse file requests its
+   compaction in the same transaction.
 
-Rows stay, keyed by subject_key, so history and counts hold.
+One DuckDB transaction writes one database file: each step is its own transaction, and a kill
+between two leaves what the re-run finishes. Rows of history stay, keyed by subject_key, so
+history and counts hold.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
 
-from assets.landing.contract import PERSONAL_PROPERTIES
-from assets.purge.columns import TextColumn, quote, tables_with_columns, text_columns
+from assets.purge.columns import VAULT, TextColumn, tables_with_columns, text_columns
 from assets.purge.scan import scan_warehouse
 from assets.purge.scan_memory import remember_new_target_plaintext
 from assets.purge.state import load_state
@@ -47,14 +54,6 @@ class PurgeResult:
         return sum(self.rows.values())
 
 
-def _without_personal(expr: str) -> str:
-    for prop in PERSONAL_PROPERTIES:
-        expr = f"json_remove({expr}, '$.{prop}')"
-    return expr
-
-
-_PERSONAL_PATHS = "[" + ", ".join(f"'$.{p}'" for p in PERSONAL_PROPERTIES) + "]"
-_HAS_PERSONAL = f"coalesce(list_bool_or(json_exists(properties, {_PERSONAL_PATHS})), false)"
 _ERASED = "(SELECT subject_key FROM _erased)"
 _TARGET_EMAILS = "(SELECT key FROM _targets WHERE kind = 'email')"
 
@@ -66,105 +65,138 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def purge(con: duckdb.DuckDBPyConnection, day: date) -> PurgeResult:
     """Purge the subjects erased as of the end of `day`; returns rows purged per table."""
     result = PurgeResult()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         result.erased_total = load_state(con, day, record=True)
-        if result.erased_total:
-            # The scan's memory checks old values against new targets by their plain identifiers,
-            # which only exist until the statements below remove them (TEMP only).
-            remember_new_target_plaintext(con)
-            result.newly_erased = _count(con, f"SELECT count(*) FROM _erased WHERE erased_on = DATE '{day}'")
-            _purge_events(con, result)
-            _purge_rejected(con, result)
-            _purge_account_ids(con, result)
-            _purge_residuals(con, result)
+        if result.erased_total and _count(con, f"SELECT count(*) FROM ({_VAULT_HOLDS})"):
+            _request_compaction(con, day, VAULT)
+    if result.erased_total:
+        # The scan's memory checks old values against new targets by their plain identifiers,
+        # which only exist until the statements below remove them (TEMP only).
+        remember_new_target_plaintext(con)
+        result.newly_erased = _count(con, f"SELECT count(*) FROM _erased WHERE erased_on = DATE '{day}'")
+        with _transaction(con):
+            _purge_vault(con, result)
+        _purge_account_ids(con, day, result)
+        _purge_residuals(con, day, result)
+    with _transaction(con):
         _log(con, day, result)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return result
 
 
-def _purge_events(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
-    # The erased subject's own events: no account id and no personal property, whatever e-mail.
-    result.rows["landing.events"] += _count(
-        con,
-        f"""
-        UPDATE landing.events
-        SET account_id = NULL, properties = {_without_personal("properties")}
-        WHERE subject_key IN {_ERASED} AND (account_id IS NOT NULL OR {_HAS_PERSONAL})
-        """,
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _request_compaction(con: duckdb.DuckDBPyConnection, day: date, database: str) -> None:
+    con.execute(
+        "INSERT INTO ops.compaction_due (run_date, requested_at, database) VALUES (?, now(), ?)", [day, database]
+    )
+
+
+#: What the vault holds of the erased subjects (step 2): anything here means the vault file changes.
+_VAULT_HOLDS = f"""
+SELECT 1 FROM vault.accounts WHERE subject_key IN {_ERASED}
+UNION ALL SELECT 1 FROM vault.event_properties WHERE subject_key IN {_ERASED}
+UNION ALL SELECT 1 FROM vault.event_properties
+          WHERE email_key IN {_TARGET_EMAILS} OR previous_email_key IN {_TARGET_EMAILS}
+UNION ALL SELECT 1 FROM vault.quarantine WHERE subject_key IN {_ERASED} AND raw_line IS NOT NULL
+"""
+
+
+def _purge_vault(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
+    """The erased subjects' identifiers leave the vault; so does an erased e-mail in another's event."""
+    result.rows["vault.accounts"] += _count(con, f"DELETE FROM vault.accounts WHERE subject_key IN {_ERASED}")
+    result.rows["vault.event_properties"] += _count(
+        con, f"DELETE FROM vault.event_properties WHERE subject_key IN {_ERASED}"
     )
     # Anyone else's event that names an erased subject's e-mail no live account holds.
     for prop, key in (("email", "email_key"), ("previous_email", "previous_email_key")):
-        result.rows["landing.events"] += _count(
+        result.rows["vault.event_properties"] += _count(
             con,
             f"""
-            UPDATE landing.events SET properties = json_remove(properties, '$.{prop}')
+            UPDATE vault.event_properties SET properties = json_remove(properties, '$.{prop}')
             WHERE {key} IN {_TARGET_EMAILS} AND json_exists(properties, '$.{prop}')
             """,
         )
-
-
-def _purge_rejected(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
-    result.rows["landing.rejected"] += _count(
+    result.rows["vault.quarantine"] += _count(
         con,
-        f"""
-        UPDATE landing.rejected SET raw_line = NULL, account_id = NULL, purged = true
-        WHERE subject_key IN {_ERASED} AND (raw_line IS NOT NULL OR account_id IS NOT NULL)
-        """,
+        f"""UPDATE vault.quarantine SET raw_line = NULL, purged = true
+            WHERE subject_key IN {_ERASED} AND raw_line IS NOT NULL""",
     )
 
 
-def _purge_account_ids(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
-    """Every table keyed by subject_key beside account_id, found in information_schema."""
-    for schema, table in tables_with_columns(con, "subject_key", "account_id"):
-        result.rows[f"{schema}.{table}"] += _count(
-            con,
-            f"""UPDATE {quote(schema)}.{quote(table)} SET account_id = NULL
-                WHERE account_id IS NOT NULL AND subject_key IN {_ERASED}""",
-        )
+def _purge_account_ids(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:
+    """Every other table keyed by subject_key beside account_id, found in information_schema."""
+    for table in tables_with_columns(con, "subject_key", "account_id"):
+        if table.name == "vault.main.accounts":
+            continue  # step 2 deleted its rows
+        with _transaction(con):
+            n = _count(
+                con,
+                f"""UPDATE {table.sql} SET account_id = NULL
+                    WHERE account_id IS NOT NULL AND subject_key IN {_ERASED}""",
+            )
+            if n and table.database != VAULT:  # the vault's request is made by the warehouse's transaction
+                _request_compaction(con, day, table.database)
+        result.rows[table.name] += n
 
 
-def _purge_residuals(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
+def _purge_residuals(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:
     """Clear any value in which the generic scan still finds an erased identifier."""
     if not scan_warehouse(con):
         return
     hit = {(t, c) for t, c in con.execute("SELECT DISTINCT table_name, column_name FROM _warehouse_hits").fetchall()}
     marked = {
-        t
-        for (t,) in con.execute(
-            """SELECT table_schema || '.' || table_name FROM information_schema.columns
-           WHERE table_catalog = current_database() AND column_name = 'purged' AND data_type = 'BOOLEAN'"""
+        (catalog, f"{schema}.{table}")
+        for catalog, schema, table in con.execute(
+            f"""SELECT CASE WHEN table_catalog = current_database() THEN '' ELSE table_catalog END,
+                       table_schema, table_name FROM information_schema.columns
+                WHERE table_catalog IN (current_database(), '{VAULT}')
+                  AND column_name = 'purged' AND data_type = 'BOOLEAN'"""
         ).fetchall()
     }
-    for col in text_columns(con):
-        if (col.table_name, col.column) not in hit:
-            continue
-        if col.data_type in ("VARCHAR", "JSON"):
-            _redact_tokens(con, col, result, col.table_name in marked)
-        if col.nullable:
-            replacement = "NULL"
-        elif col.data_type == "VARCHAR":
-            replacement = f"'erased:' || hmac_subject({col.sql_column})"
-        elif col.data_type == "JSON":
-            replacement = f"to_json('erased:' || hmac_subject({col.sql_column}::VARCHAR))"
-        else:  # not nullable and not plain text: left for the blocking check to report
-            continue
-        also = ", purged = true" if col.table_name in marked else ""
-        result.rows[col.table_name] += con.execute(
-            f"""
-            UPDATE {col.sql_table} SET {col.sql_column} = {replacement}{also}
-            WHERE {col.sql_column} IS NOT NULL
-              AND scan_digest({col.sql_column}::VARCHAR) IN (SELECT digest FROM _warehouse_hits
-                                                      WHERE table_name = $table AND column_name = $column)
-              AND list_has_any(erasure_tokens({col.sql_column}::VARCHAR),
-                               (SELECT list(tok) FROM _warehouse_hits
-                                WHERE table_name = $table AND column_name = $column))
-            """,
-            {"table": col.table_name, "column": col.column},
-        ).fetchall()[0][0]
+    columns = [col for col in text_columns(con) if (col.table_name, col.column) in hit]
+    with _transaction(con):
+        for database in sorted({col.owner.database for col in columns}):
+            _request_compaction(con, day, database)
+    for col in columns:
+        is_marked = (col.catalog, f"{col.schema}.{col.table}") in marked
+        with _transaction(con):
+            if col.data_type in ("VARCHAR", "JSON"):
+                _redact_tokens(con, col, result, is_marked)
+            _clear_values(con, col, result, is_marked)
+
+
+def _clear_values(con: duckdb.DuckDBPyConnection, col: TextColumn, result: PurgeResult, marked: bool) -> None:
+    """A value that still holds an erased identifier after the token redaction is cleared whole."""
+    if col.nullable:
+        replacement = "NULL"
+    elif col.data_type == "VARCHAR":
+        replacement = f"'erased:' || hmac_subject({col.sql_column})"
+    elif col.data_type == "JSON":
+        replacement = f"to_json('erased:' || hmac_subject({col.sql_column}::VARCHAR))"
+    else:  # not nullable and not plain text: left for the blocking check to report
+        return
+    also = ", purged = true" if marked else ""
+    result.rows[col.table_name] += con.execute(
+        f"""
+        UPDATE {col.sql_table} SET {col.sql_column} = {replacement}{also}
+        WHERE {col.sql_column} IS NOT NULL
+          AND scan_digest({col.sql_column}::VARCHAR) IN (SELECT digest FROM _warehouse_hits
+                                                  WHERE table_name = $table AND column_name = $column)
+          AND list_has_any(erasure_tokens({col.sql_column}::VARCHAR),
+                           (SELECT list(tok) FROM _warehouse_hits
+                            WHERE table_name = $table AND column_name = $column))
+        """,
+        {"table": col.table_name, "column": col.column},
+    ).fetchall()[0][0]
 
 
 #: What stands where an erased identifier was found inside a longer value.
@@ -213,15 +245,15 @@ def _redact_tokens(con: duckdb.DuckDBPyConnection, col: TextColumn, result: Purg
     also = ", purged = true" if marked else ""
     result.rows[col.table_name] += con.execute(
         f"""
-        UPDATE {col.sql_table} SET {col.sql_column} = _redact.clean{cast}{also}
-        FROM _redact WHERE {col.sql_table}.{col.sql_column}::VARCHAR = _redact.v
+        UPDATE {col.sql_table} AS t SET {col.sql_column} = _redact.clean{cast}{also}
+        FROM _redact WHERE t.{col.sql_column}::VARCHAR = _redact.v
         """
     ).fetchall()[0][0]
     con.execute("DROP TABLE _redact")
 
 
 def _log(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:
-    """Add this run's counts to the day's purge_log rows; request compaction after any purge."""
+    """Add this run's counts to the day's purge_log rows."""
     for table, rows in sorted(result.rows.items()):
         if not rows:
             continue
@@ -231,5 +263,3 @@ def _log(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None
         ).fetchall()[0][0]
         con.execute("DELETE FROM compliance.purge_log WHERE run_date = ? AND table_name = ?", [day, table])
         con.execute("INSERT INTO compliance.purge_log VALUES (?, ?, ?, now())", [day, table, earlier + rows])
-    if result.rows_purged:
-        con.execute("INSERT INTO ops.compaction_due VALUES (?, now())", [day])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from assets.purge.columns import TextColumn, column_values, quote, tables_with_columns
+from assets.purge.columns import TextColumn, column_values, tables_with_columns
 from assets.purge.tokens import EMAIL_TOKEN_RE, SCAN_VERSION, SPECIAL, sql_literal
 
 # ``ops.scan_values`` holds the digest (``scan_digest``, 64 bits) of every distinct value the scan
@@ -63,23 +63,23 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
     emails = f"(SELECT key FROM {missing} WHERE kind = 'email')"
     if not con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]:
         return 0  # every new target's plain identifier is known already (the purge's call found them)
-    # landing.events first: every erased subject's events carried its identifiers in until the
-    # purge; the other tables are only read for what is still missing then
+    # The vault first: it holds every subject's identifiers until the purge; the other tables are
+    # only read for what is still missing then
     found_in_events = [
-        f"""SELECT 'account_id' AS kind, subject_key AS key, account_id::VARCHAR AS plain FROM landing.events
-            WHERE account_id IS NOT NULL AND subject_key IN {accounts}"""
+        f"""SELECT 'account_id' AS kind, subject_key AS key, account_id::VARCHAR AS plain FROM vault.accounts
+            WHERE subject_key IN {accounts}"""
     ]
     for prop, column in (("email", "email_key"), ("previous_email", "previous_email_key")):
         found_in_events.append(
-            f"""SELECT 'email', {column}, properties->>'$.{prop}' FROM landing.events
+            f"""SELECT 'email', {column}, properties->>'$.{prop}' FROM vault.event_properties
                 WHERE {column} IN {emails} AND json_type(properties, '$.{prop}') = 'VARCHAR'"""
         )
     found_elsewhere = [
         f"""SELECT 'account_id' AS kind, subject_key AS key, account_id::VARCHAR AS plain
-            FROM {quote(schema)}.{quote(table)}
+            FROM {table.sql}
             WHERE account_id IS NOT NULL AND subject_key IN {accounts}"""
-        for schema, table in tables_with_columns(con, "subject_key", "account_id")
-        if (schema, table) != ("landing", "events")
+        for table in tables_with_columns(con, "subject_key", "account_id")
+        if table.name != "vault.main.accounts"
     ]
     for found in (found_in_events, found_elsewhere):
         if not found or not con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]:

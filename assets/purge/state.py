@@ -25,9 +25,10 @@ import duckdb
 
 from pipelines.clock import end_of_day
 
-#: Tables that hold keys only and are exempt from the residual scan (CONTRACT 5).
-EXEMPT_TABLES: frozenset[tuple[str, str]] = frozenset(
-    {("compliance", "erasure_register"), ("compliance", "erased_identifiers")}
+#: Tables that hold keys only and are exempt from the residual scan (CONTRACT 5), as
+#: (catalog, schema, table) with "" for the warehouse itself.
+EXEMPT_TABLES: frozenset[tuple[str, str, str]] = frozenset(
+    {("", "compliance", "erasure_register"), ("", "compliance", "erased_identifiers")}
 )
 
 
@@ -52,7 +53,7 @@ def load_erased(con: duckdb.DuckDBPyConnection, day: date) -> int:
                -- the run that first sees a deletion: its arrival day, or the next day when it
                -- occurred in the hour after the end of its arrival day
                min(greatest(arrival_date, timezone('Europe/Prague', occurred_at)::DATE)) AS erased_on
-        FROM landing.events
+        FROM keyed.events
         WHERE event = 'Account Deleted' AND arrival_date <= $day AND occurred_at <= $end
         GROUP BY subject_key
         """,
@@ -76,11 +77,11 @@ def record_identifiers(con: duckdb.DuckDBPyConnection, day: date) -> int:
             SELECT subject_key, 'account_id' AS kind, subject_key AS key FROM _erased
             UNION
             SELECT e.subject_key, 'email', e.email_key
-            FROM landing.events e SEMI JOIN _erased USING (subject_key)
+            FROM keyed.events e SEMI JOIN _erased USING (subject_key)
             WHERE e.email_key IS NOT NULL AND e.arrival_date <= $day
             UNION
             SELECT e.subject_key, 'email', e.previous_email_key
-            FROM landing.events e SEMI JOIN _erased USING (subject_key)
+            FROM keyed.events e SEMI JOIN _erased USING (subject_key)
             WHERE e.previous_email_key IS NOT NULL AND e.arrival_date <= $day
         )
         SELECT * FROM ids
@@ -94,7 +95,7 @@ def record_identifiers(con: duckdb.DuckDBPyConnection, day: date) -> int:
 
 def latest_day(con: duckdb.DuckDBPyConnection, day: date) -> date:
     """"Now" for a run of `day`: the latest arrival day the warehouse holds, or `day` if later."""
-    latest = con.execute("SELECT max(arrival_date) FROM landing.events").fetchall()[0][0]
+    latest = con.execute("SELECT max(arrival_date) FROM keyed.events").fetchall()[0][0]
     return day if latest is None or latest < day else latest
 
 
@@ -113,11 +114,11 @@ def load_held(con: duckdb.DuckDBPyConnection, day: date, *, into: str = "_held")
             FROM compliance.erased_identifiers i SEMI JOIN _erased USING (subject_key)
             WHERE i.kind = 'email'
         ), deleted_by_then AS (
-            SELECT DISTINCT subject_key FROM landing.events
+            SELECT DISTINCT subject_key FROM keyed.events
             WHERE event = 'Account Deleted' AND arrival_date <= $day AND occurred_at <= $end
         ), email_events AS (
             SELECT subject_key, email_key, occurred_at, arrival_date, source_file, line_number
-            FROM landing.events
+            FROM keyed.events
             WHERE event IN ('Account Created', 'Email Changed') AND email_key IS NOT NULL
               AND arrival_date <= $day AND occurred_at <= $end
               AND subject_key NOT IN (SELECT subject_key FROM deleted_by_then)

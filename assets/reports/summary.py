@@ -9,7 +9,7 @@ The figures, for day D (start = local midnight opening D, end = local midnight c
 - accounts.active: non-erased accounts (core.accounts) created at or before the end of D;
 - club.members: membership intervals open at the end of D; joined / left: intervals whose
   valid_from / valid_to falls on D;
-- consent.granted / withdrawn: accepted consent events (landing.events, by their consent value)
+- consent.granted / withdrawn: accepted consent events (keyed.events, by their consent value)
   that arrived by D and occurred on D;
 - erasure.*: erased subjects (compliance.erasure_register, deleted by the end of D) and their
   status on D;
@@ -76,19 +76,19 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, day: date) -> tuple:
 def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[str] | None = None) -> dict[str, Any]:
     """The contract's summary.json for day D (every rule id of the registry present, 0 when none)."""
     registry = rule_ids() if registry is None else registry
-    (active,) = _one(con, "SELECT count(DISTINCT subject_key) FROM core.accounts WHERE created_at <= $day_end", day)
+    (active,) = _one(con, "SELECT count(DISTINCT subject_key) FROM keyed.accounts WHERE created_at <= $day_end", day)
     members, joined, left = _one(
         con,
         """SELECT count(*) FILTER (WHERE valid_from <= $day_end AND (valid_to IS NULL OR valid_to > $day_end)),
                   count(*) FILTER (WHERE valid_from >= $day_start AND valid_from < $day_end),
                   count(*) FILTER (WHERE valid_to >= $day_start AND valid_to < $day_end)
-           FROM core.club_membership""",
+           FROM keyed.club_membership""",
         day,
     )
     granted, withdrawn = _one(
         con,
         f"""SELECT count(*) FILTER (WHERE consent_granted), count(*) FILTER (WHERE NOT consent_granted)
-            FROM landing.events
+            FROM keyed.events
             WHERE event IN ({_CONSENT_EVENTS_SQL}) AND consent_granted IS NOT NULL
               AND arrival_date <= $day AND occurred_at >= $day_start AND occurred_at < $day_end""",
         day,
@@ -106,7 +106,7 @@ def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[st
         rule: (total, new)
         for rule, total, new in con.execute(
             """SELECT rule, count(*) FILTER (WHERE detected_on <= $day), count(*) FILTER (WHERE detected_on = $day)
-               FROM compliance.violations WHERE detected_on <= $day GROUP BY rule ORDER BY rule""",
+               FROM keyed.violations WHERE detected_on <= $day GROUP BY rule ORDER BY rule""",
             {"day": day},
         ).fetchall()
     }
@@ -236,7 +236,7 @@ def gather(con: duckdb.DuckDBPyConnection, day: date, summary: dict[str, Any] | 
     violations = _rows(
         con,
         """SELECT rule, severity, subject_key, occurred_at, detected_on, message_id, system, details
-           FROM compliance.violations WHERE detected_on <= $day
+           FROM keyed.violations WHERE detected_on <= $day
            ORDER BY rule, detected_on DESC, occurred_at DESC NULLS LAST, message_id NULLS LAST,
                     system NULLS LAST, subject_key, details NULLS LAST""",
         day,
@@ -271,7 +271,7 @@ def gather(con: duckdb.DuckDBPyConnection, day: date, summary: dict[str, Any] | 
                    coalesce(try(properties->>'source'), '') AS source,
                    coalesce(try(properties->>'notice_version'), '') AS notice_version,
                    count(*) AS events
-            FROM landing.events
+            FROM keyed.events
             WHERE event IN ({_CONSENT_EVENTS_SQL}) AND consent_granted IS NOT NULL
               AND arrival_date <= $day AND occurred_at >= $day_start AND occurred_at < $day_end
             GROUP BY ALL ORDER BY change, events DESC, source, notice_version""",
@@ -280,7 +280,7 @@ def gather(con: duckdb.DuckDBPyConnection, day: date, summary: dict[str, Any] | 
     club_left_by_reason = _rows(
         con,
         """SELECT coalesce(end_reason, '(none)') AS end_reason, count(*)
-           FROM core.club_membership WHERE valid_to >= $day_start AND valid_to < $day_end
+           FROM keyed.club_membership WHERE valid_to >= $day_start AND valid_to < $day_end
            GROUP BY ALL ORDER BY end_reason""",
         day,
     )
@@ -292,7 +292,7 @@ def gather(con: duckdb.DuckDBPyConnection, day: date, summary: dict[str, Any] | 
     )
     rejected_reasons = _rows(
         con,
-        """SELECT reason, count(*) AS lines FROM landing.rejected WHERE arrival_date = $day
+        """SELECT reason, count(*) AS lines FROM keyed.rejected WHERE arrival_date = $day
            GROUP BY reason ORDER BY lines DESC, reason""",
         day,
     )

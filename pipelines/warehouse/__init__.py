@@ -21,10 +21,12 @@ from pipelines.warehouse.connection import (
     ENV_MEMORY_LIMIT,
     SCHEMA_SQL,
     TIMEZONE,
+    VAULT,
     apply_connection_settings,
     connect,
     memory_limit_at_most,
     open_connection,
+    vault_path,
 )
 from pipelines.warehouse.lock import (
     RUN_LOCK_TIMEOUT_SECONDS,
@@ -46,6 +48,7 @@ __all__ = [
     "RUN_LOCK_TIMEOUT_SECONDS",
     "SCHEMA_SQL",
     "TIMEZONE",
+    "VAULT",
     "WarehouseBusy",
     "acquire_run_lock",
     "apply_connection_settings",
@@ -59,5 +62,6 @@ __all__ = [
     "memory_limit_at_most",
     "open_connection",
     "recover",
+    "vault_path",
     "wal_path",
 ]

@@ -74,8 +74,9 @@ def _row_counts(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str,
     return counts
 
 
-def compact(database: Path, hash_key: str) -> dict[str, int]:
-    """Rewrite the warehouse into a fresh file so deleted values leave no bytes behind.
+def compact(database: Path) -> dict[str, int]:
+    """Rewrite a database file (the warehouse, or its identity vault) into a fresh file so deleted
+    values leave no bytes behind.
 
     DuckDB keeps deleted strings in free blocks, even after CHECKPOINT and VACUUM; only a
     copy into a new file drops them. Crash safety: the copy is complete, checked (same tables,
@@ -83,16 +84,20 @@ def compact(database: Path, hash_key: str) -> dict[str, int]:
     original untouched (see `recover`), a kill after it leaves the complete copy.
     No connection to `database` may be open.
     """
-    from pipelines.warehouse.connection import apply_connection_settings, connect, memory_limit_at_most
+    from pipelines.warehouse.connection import apply_connection_settings, memory_limit_at_most
 
     wal = wal_path(database)
     before = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-    # 1. Fold the WAL into the file so the copy sees everything and no stale WAL survives.
-    with connect(database, hash_key) as con:
+    # 1. Fold the WAL into the file so the copy sees everything and no stale WAL survives. The file
+    # is opened alone: the warehouse's views name the vault, which no statement here binds.
+    con = duckdb.connect(str(database))
+    try:
         con.execute("CHECKPOINT")
+    finally:
+        con.close()
     if wal.exists():
         if wal.stat().st_size > 0:
-            raise RuntimeError("the warehouse WAL was not folded in by CHECKPOINT; compaction aborted")
+            raise RuntimeError(f"the WAL of {database.name} was not folded in by CHECKPOINT; compaction aborted")
         wal.unlink()
     _stage("checkpointed")
     target = compaction_path(database)
@@ -108,7 +113,7 @@ def compact(database: Path, hash_key: str) -> dict[str, int]:
             con.execute("COPY FROM DATABASE src TO dst")
             con.execute("CHECKPOINT dst")
             if _row_counts(con, "src") != _row_counts(con, "dst"):
-                raise RuntimeError("the compacted copy differs from the warehouse; compaction aborted")
+                raise RuntimeError(f"the compacted copy differs from {database.name}; compaction aborted")
             con.execute("DETACH dst")
             con.execute("DETACH src")
     except BaseException:

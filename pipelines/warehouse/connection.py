@@ -27,6 +27,17 @@ TIMEZONE = "Europe/Prague"
 
 #: Every persistent table (pipelines/warehouse/schema.sql), applied on each read-write open.
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
+#: The identity vault's tables (vault.sql), in the file attached as `vault`.
+VAULT_SQL = (Path(__file__).parent / "vault.sql").read_text(encoding="utf-8")
+#: The contract's tables as views over the keyed history and the vault (views.sql), after the migrations.
+VIEWS_SQL = (Path(__file__).parent / "views.sql").read_text(encoding="utf-8")
+#: The name the vault is attached under on every warehouse connection.
+VAULT = "vault"
+
+
+def vault_path(database: Path) -> Path:
+    """The identity vault's file beside the warehouse: `warehouse.duckdb` -> `warehouse.vault.duckdb`."""
+    return database.with_name(database.stem + ".vault" + (database.suffix or ".duckdb"))
 
 
 #: DuckDB's memory limit on every warehouse connection, from COMPLIANCE_DUCKDB_MEMORY_LIMIT (a DuckDB
@@ -131,9 +142,11 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
     """Open the warehouse with Prague time, the key macros and the schema in place."""
     if database.exists() and database.is_dir():
         raise ConfigError(f"warehouse {database} is a directory, not a DuckDB database file")
+    vault = vault_path(database)
     if not read_only:
         database.parent.mkdir(parents=True, exist_ok=True)
         recover(database)
+        recover(vault)
     try:
         con = duckdb.connect(str(database), read_only=read_only)
     except duckdb.IOException as exc:
@@ -148,13 +161,35 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
         con.execute(f"SET TimeZone = '{TIMEZONE}'")
         apply_connection_settings(con)
         install_key_macros(con, hash_key)
+        _attach_vault(con, vault, read_only=read_only)
         if not read_only:
             con.execute(SCHEMA_SQL)
+            con.execute(VAULT_SQL)
             migrations.apply_pending(con)
+            con.execute(VIEWS_SQL)
     except Exception:
         con.close()
         raise
     return con
+
+
+def _attach_vault(con: duckdb.DuckDBPyConnection, vault: Path, *, read_only: bool) -> None:
+    """ATTACH the identity vault as `vault` (once per database instance; connections share it).
+
+    Read-only, a warehouse with no vault yet (never opened for writing by this code) gets none:
+    its keyed tables read, its contract views do not."""
+    if read_only and not vault.exists():
+        return
+    mode = " (READ_ONLY)" if read_only else ""
+    try:
+        con.execute(f"ATTACH IF NOT EXISTS '{_sql_path(vault)}' AS {VAULT}{mode}")
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise ConfigError(f"identity vault {vault} is not a usable DuckDB database: {message}") from None
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 @contextmanager

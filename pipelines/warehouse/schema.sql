@@ -1,8 +1,9 @@
 -- Every persistent table of the warehouse, in one place.
 --
 -- Applied (idempotently: IF NOT EXISTS) each time the warehouse is opened for writing, by
--- pipelines.warehouse.connection.open_connection, before the pending migrations
--- (pipelines/warehouse/migrations/). A new warehouse gets the current layout from this file alone,
+-- pipelines.warehouse.connection.open_connection, with vault.sql (the identity vault, a separate
+-- file) before the pending migrations (pipelines/warehouse/migrations/) and views.sql (the
+-- contract's tables) after them. A new warehouse gets the current layout from these files alone,
 -- an older one is brought to it by the migrations. TEMP tables and views made per connection are
 -- not schema and stay with the code that makes them.
 --
@@ -14,17 +15,21 @@ CREATE SCHEMA IF NOT EXISTS core;
 CREATE SCHEMA IF NOT EXISTS compliance;
 CREATE SCHEMA IF NOT EXISTS reports;
 CREATE SCHEMA IF NOT EXISTS ops;
+CREATE SCHEMA IF NOT EXISTS keyed;
 
--- Accepted events, one row per messageId (the idempotency key).
-CREATE TABLE IF NOT EXISTS landing.events (
+-- Pseudonymous history (schema keyed): keys, enums, times and free text that passed validation.
+-- Plain identifiers live in the vault (vault.sql); the contract's tables are views that add them
+-- back (views.sql): an erasure deletes in the vault and never rewrites this history.
+
+-- Accepted events, one row per messageId (the idempotency key); contract view landing.events.
+CREATE TABLE IF NOT EXISTS keyed.events (
     message_id          VARCHAR NOT NULL,
     event               VARCHAR NOT NULL,
-    account_id          VARCHAR,              -- NULL once the subject is erased
     subject_key         VARCHAR NOT NULL,
     occurred_at         TIMESTAMPTZ NOT NULL,
     channel             VARCHAR NOT NULL,
     agent_id            VARCHAR,
-    properties          JSON,                 -- personal properties removed once erased
+    properties          JSON,                 -- without the personal properties (vault.event_properties)
     consent_granted     BOOLEAN,              -- the consent value of a consent event, else NULL
     email_key           VARCHAR,              -- email_key of properties.email, where present
     previous_email_key  VARCHAR,              -- email_key of properties.previous_email
@@ -33,17 +38,15 @@ CREATE TABLE IF NOT EXISTS landing.events (
     arrival_date        DATE NOT NULL
 );
 
--- Lines that broke a rule of CONTRACT 2.1, kept with their reason.
-CREATE TABLE IF NOT EXISTS landing.rejected (
+-- Lines that broke a rule of CONTRACT 2.1, kept with their reason; the raw line is in vault.quarantine.
+-- Contract view landing.rejected.
+CREATE TABLE IF NOT EXISTS keyed.rejected (
     source_file   VARCHAR NOT NULL,
     line_number   BIGINT NOT NULL,
     reason        VARCHAR NOT NULL,
-    raw_line      VARCHAR,                    -- NULL once it held an erased identifier
     arrival_date  DATE NOT NULL,
-    account_id    VARCHAR,                    -- the line's userId, where one could be read
-    subject_key   VARCHAR,
-    message_id    VARCHAR,
-    purged        BOOLEAN NOT NULL DEFAULT false
+    subject_key   VARCHAR,                    -- key of the line's userId, where one could be read
+    message_id    VARCHAR
 );
 
 -- One row per ingested event file: the reconciliation received = accepted + duplicates + rejected.
@@ -79,17 +82,16 @@ CREATE TABLE IF NOT EXISTS landing.export_keys (
     email_key     VARCHAR                     -- key of lower(trim(email)), where the row has one
 );
 
--- The core tables are rebuilt each night (CREATE OR REPLACE ... AS) by assets/core with these columns.
-CREATE TABLE IF NOT EXISTS core.accounts (
-    account_id             VARCHAR,
+-- The core tables are rebuilt each night (CREATE OR REPLACE ... AS) by assets/core with these columns;
+-- contract views core.accounts, core.consent_history, core.club_membership add account_id.
+CREATE TABLE IF NOT EXISTS keyed.accounts (
     subject_key            VARCHAR NOT NULL,
     created_at             TIMESTAMPTZ,          -- first Account Created
     status                 VARCHAR NOT NULL,     -- 'active' | 'deletion_requested'
     email_key              VARCHAR,              -- key of the current e-mail
     deletion_requested_at  TIMESTAMPTZ
 );
-CREATE TABLE IF NOT EXISTS core.consent_history (
-    account_id      VARCHAR,
+CREATE TABLE IF NOT EXISTS keyed.consent_history (
     subject_key     VARCHAR NOT NULL,
     occurred_at     TIMESTAMPTZ NOT NULL,
     granted         BOOLEAN NOT NULL,
@@ -103,8 +105,7 @@ CREATE TABLE IF NOT EXISTS core.consent_history (
     source_file     VARCHAR,
     line_number     BIGINT
 );
-CREATE TABLE IF NOT EXISTS core.club_membership (
-    account_id    VARCHAR,
+CREATE TABLE IF NOT EXISTS keyed.club_membership (
     subject_key   VARCHAR NOT NULL,
     valid_from    TIMESTAMPTZ NOT NULL,
     valid_to      TIMESTAMPTZ,                -- NULL while open
@@ -113,11 +114,11 @@ CREATE TABLE IF NOT EXISTS core.club_membership (
     closed_by_message_id  VARCHAR
 );
 
-CREATE TABLE IF NOT EXISTS compliance.violations (
+-- The ledger of policy violations; contract view compliance.violations adds account_id.
+CREATE TABLE IF NOT EXISTS keyed.violations (
     rule          VARCHAR NOT NULL,
     severity      VARCHAR NOT NULL,
     subject_key   VARCHAR NOT NULL,
-    account_id    VARCHAR,                    -- NULL once erased
     occurred_at   TIMESTAMPTZ,
     detected_on   DATE NOT NULL,
     message_id    VARCHAR,                    -- evidence; NULL for export-based rules
@@ -231,16 +232,18 @@ CREATE TABLE IF NOT EXISTS ops.scan_cache (
     targets       VARCHAR NOT NULL,
     scanned_at    TIMESTAMPTZ NOT NULL
 );
--- A purge freed strings inside the file: compaction is due until a compaction succeeds.
+-- A purge freed strings inside a database file: its compaction is due until one succeeds.
 CREATE TABLE IF NOT EXISTS ops.compaction_due (
     run_date      DATE NOT NULL,
-    requested_at  TIMESTAMPTZ NOT NULL
+    requested_at  TIMESTAMPTZ NOT NULL,
+    database      VARCHAR NOT NULL DEFAULT 'warehouse'  -- 'warehouse' | 'vault'
 );
 CREATE TABLE IF NOT EXISTS ops.compactions (
     run_date      DATE NOT NULL,
     bytes_before  BIGINT NOT NULL,
     bytes_after   BIGINT NOT NULL,
-    compacted_at  TIMESTAMPTZ NOT NULL
+    compacted_at  TIMESTAMPTZ NOT NULL,
+    database      VARCHAR NOT NULL DEFAULT 'warehouse'  -- 'warehouse' | 'vault'
 );
 
 -- The residual scan's memory (assets/erasure/scan.py): digests of values verified clean, the
