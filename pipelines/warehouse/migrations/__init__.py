@@ -1,11 +1,12 @@
 """Schema migrations: numbered upgrades that bring a warehouse made by older code to schema.sql.
 
 A migration is a file `NNNN_what_it_does.sql` (statements) or `NNNN_what_it_does.py` (a module with
-`migrate(con)`) in this folder. When the warehouse is opened for writing, schema.sql is applied
-first (it creates any missing table at its current layout), then every migration not yet listed in
-`ops.schema_migrations` runs, in number order, each in its own transaction together with the row
+`migrate(con)`, and optionally `prepare(con)`) in this folder. When the warehouse is opened for
+writing, schema.sql is applied first (it creates any missing table at its current layout), then
+every migration not yet listed in `ops.schema_migrations` runs, in number order, each in its own transaction together with the row
 that records it. So each one runs once per warehouse, and a failed one leaves nothing behind and
-runs again next time.
+runs again next time. One DuckDB transaction writes one database file: a migration that must also
+write the identity vault does it in `prepare(con)`, run before the transaction, idempotently.
 
 Migrations must be idempotent: on a new warehouse schema.sql already made the current layout, and
 the migration finds nothing to do. A migration is never edited once released; a further change is
@@ -33,6 +34,13 @@ class Migration:
     version: int
     name: str
     path: Path
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A module migration's `prepare(con)`, if it has one (outside the migration's transaction)."""
+        if self.path.suffix == ".py":
+            prepare = getattr(importlib.import_module(f"{__name__}.{self.path.stem}"), "prepare", None)
+            if prepare is not None:
+                prepare(con)
 
     def run(self, con: duckdb.DuckDBPyConnection) -> None:
         if self.path.suffix == ".sql":
@@ -66,6 +74,7 @@ def apply_pending(con: duckdb.DuckDBPyConnection) -> list[int]:
     for migration in available():
         if migration.version in done:
             continue
+        migration.prepare(con)
         con.execute("BEGIN TRANSACTION")
         try:
             migration.run(con)
