@@ -1,8 +1,7 @@
 """Checks of the compliance area: the violations ledger holds each offence once, of a known rule."""
 
-from assets.keyed.violations import VIOLATIONS
-
 from assets.compliance.rules import RULES
+from assets.compliance.violations import VIOLATIONS
 from checks.nightly import ERROR, CheckRun, Verdict, nightly_check
 
 EVENT_RULES = [r.id for r in RULES if r.kind == "event"]
