@@ -37,7 +37,7 @@ from assets.purge.inbox_redaction import redact_inbox
 from assets.purge.purge import purge
 from pipelines.keys import email_key, subject_key
 from pipelines.resources import ComplianceSettings, Warehouse
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, vault_path
 
 # ---------------------------------------------------------------------------------------------
 # Events and the per-test environment (the `env` fixture of tests/conftest.py)
@@ -226,13 +226,24 @@ def run_job(env, day: str, selection=None) -> dg.ExecuteInProcessResult:
 
 
 def text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
-    return con.execute(
-        """SELECT c.table_schema, c.table_name, c.column_name
+    """(table name, table as SQL, column) of every text column of every base table of the warehouse
+    and of its identity vault (named `vault.<schema>.<table>`)."""
+    rows = con.execute(
+        """SELECT CASE WHEN c.table_catalog = current_database() THEN '' ELSE c.table_catalog END,
+                  c.table_schema, c.table_name, c.column_name
            FROM information_schema.columns c
            JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
-           WHERE t.table_type = 'BASE TABLE' AND c.table_catalog = current_database()
+           WHERE t.table_type = 'BASE TABLE' AND c.table_catalog IN (current_database(), 'vault')
              AND (c.data_type LIKE '%VARCHAR%' OR c.data_type LIKE '%JSON%')"""
     ).fetchall()
+    return [
+        (
+            ".".join(p for p in (catalog, schema, table) if p),
+            ".".join(f'"{p}"' for p in (catalog, schema, table) if p),
+            column,
+        )
+        for catalog, schema, table, column in rows
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,33 +332,43 @@ def _quote(*parts: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
+def read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse read-only with its identity vault attached, as an outside reader opens it."""
+    con = duckdb.connect(str(path), read_only=True)
+    vault = vault_path(path)
+    if vault.exists():
+        con.execute("ATTACH ? AS vault (READ_ONLY)", [str(vault)])
+    return con
+
+
 def warehouse_state(path: Path, volatile: dict[str, set[str]] | None = None) -> dict[str, tuple[int, str]]:
     """{schema.table: (rows, sha256 of the columns and the ordered rows without volatile columns)}."""
     volatile = {
         t: VOLATILE_COLUMNS.get(t, set()) | (volatile or {}).get(t, set())
         for t in {*VOLATILE_COLUMNS, *(volatile or {})}
     }
-    con = duckdb.connect(str(path), read_only=True)
+    con = read_only(path)
     try:
         state = {}
         tables = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"
+            """SELECT database_name = current_database(), database_name, schema_name, table_name
+               FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"""
         ).fetchall()
-        for schema, table in tables:
-            name = f"{schema}.{table}"
+        for own, database, schema, table in tables:
+            name = f"{schema}.{table}" if own else f"{database}.{schema}.{table}"
             if name in VOLATILE_TABLES:
                 continue
             columns = [
                 c
                 for (c,) in con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-                    "ORDER BY column_index",
-                    [schema, table],
+                    """SELECT column_name FROM duckdb_columns()
+                       WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index""",
+                    [database, schema, table],
                 ).fetchall()
             ]
             kept = [c for c in columns if c not in volatile.get(name, set())]
             rows = con.execute(
-                f"SELECT {', '.join(_quote(c) for c in kept)} FROM {_quote(schema, table)} ORDER BY ALL"
+                f"SELECT {', '.join(_quote(c) for c in kept)} FROM {_quote(database, schema, table)} ORDER BY ALL"
             ).fetchall()
             digest = hashlib.sha256(json.dumps(columns).encode())
             for row in rows:
@@ -450,7 +471,7 @@ class Cli:
         return proc
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.warehouse), read_only=True)
+        con = read_only(self.warehouse)
         try:
             return con.execute(sql, params or []).fetchall()
         finally:
@@ -486,4 +507,3 @@ def generate_inbox(out: Path, *, accounts: int, days: int, start: str, seed: int
     )
     assert proc.returncode == 0, proc.stderr
     return out
-

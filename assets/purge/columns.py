@@ -2,7 +2,8 @@
 ``vault``), found in ``information_schema`` (so a table added tomorrow cannot escape the scan or the
 purge), and the SQL that reads a column's values.
 
-A table is named ``schema.table`` in the warehouse and ``vault.schema.table`` in the vault."""
+A table is named ``schema.table`` in the warehouse and ``vault.table`` in the vault (its tables are in
+its default schema)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class Table:
 
     @property
     def name(self) -> str:
-        return ".".join(p for p in (self.catalog, self.schema, self.table) if p)
+        schema = "" if self.catalog and self.schema == "main" else self.schema
+        return ".".join(p for p in (self.catalog, schema, self.table) if p)
 
     @property
     def sql(self) -> str:

@@ -135,7 +135,7 @@ def _purge_vault(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
 def _purge_account_ids(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:
     """Every other table keyed by subject_key beside account_id, found in information_schema."""
     for table in tables_with_columns(con, "subject_key", "account_id"):
-        if table.name == "vault.main.accounts":
+        if table.name == "vault.accounts":
             continue  # step 2 deleted its rows
         with _transaction(con):
             n = _count(

@@ -79,7 +79,7 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
             FROM {table.sql}
             WHERE account_id IS NOT NULL AND subject_key IN {accounts}"""
         for table in tables_with_columns(con, "subject_key", "account_id")
-        if table.name != "vault.main.accounts"
+        if table.name != "vault.accounts"
     ]
     for found in (found_in_events, found_elsewhere):
         if not found or not con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]:

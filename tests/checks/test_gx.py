@@ -233,9 +233,13 @@ REPORT = dg.AssetKey(["reports", "compliance_report"])
 
 def insert_event(con, message_id: str, arrival: date, *, name: str = "Signed In", channel: str = "web") -> None:
     con.execute(
-        """INSERT INTO landing.events (message_id, event, account_id, subject_key, occurred_at, channel,
-                                       source_file, line_number, arrival_date)
-           VALUES (?, ?, 'acc_1', ?, ?, ?, 'part-0000.jsonl', 1, ?)""",
+        "INSERT INTO vault.accounts SELECT ?, 'acc_1' WHERE ? NOT IN (SELECT subject_key FROM vault.accounts)",
+        [key(1), key(1)],
+    )
+    con.execute(
+        """INSERT INTO keyed.events (message_id, event, subject_key, occurred_at, channel,
+                                     source_file, line_number, arrival_date)
+           VALUES (?, ?, ?, ?, ?, 'part-0000.jsonl', 1, ?)""",
         [
             message_id,
             name,

@@ -37,7 +37,7 @@ def hook(stage):
 
 w.compaction_hook = hook
 marker.write_text("start\\n")
-w.compact(database, sys.argv[4])
+w.compact(database)
 with open(marker, "a") as fh:
     fh.write("done\\n")
 """
@@ -54,17 +54,13 @@ def build_warehouse(path: Path, rows: int = 2_000) -> str:
                FROM range(?) r(i)""",
             [rows],
         )
-        con.execute(
-            """INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)
-               VALUES ('part-0000.jsonl', 1, 'invalid_json', ?, DATE '2026-11-02'),
-                      ('part-0000.jsonl', 2, 'invalid_json', 'keep me', DATE '2026-11-02')""",
-            ['{"email": "' + secret + '"'],
-        )
+        con.execute("CREATE TABLE IF NOT EXISTS ops.notes (line_number BIGINT, raw_line VARCHAR, purged BOOLEAN)")
+        con.execute("INSERT INTO ops.notes VALUES (1, ?, false), (2, 'keep me', false)", ['{"email": "' + secret + '"'])
         con.execute("CREATE SEQUENCE IF NOT EXISTS ops.seq START 10")
         con.execute("SELECT nextval('ops.seq')").fetchall()
         con.execute("CREATE OR REPLACE VIEW ops.filler_count AS SELECT count(*) AS n FROM ops.filler")
         con.execute("CHECKPOINT")
-        con.execute("UPDATE landing.rejected SET raw_line = NULL, purged = true WHERE line_number = 1")
+        con.execute("UPDATE ops.notes SET raw_line = NULL, purged = true WHERE line_number = 1")
         con.execute("CHECKPOINT")
         con.execute("VACUUM")
     return secret
@@ -117,7 +113,7 @@ def test_compaction_removes_deleted_bytes_and_keeps_everything_else(tmp_path):
     assert secret.encode() in on_disk(database)  # DuckDB kept the deleted string in a free block
     before = contents(database)
 
-    stats = compact(database, KEY)
+    stats = compact(database)
 
     assert secret.encode() not in on_disk(database)
     assert contents(database) == before
@@ -149,7 +145,7 @@ def test_the_copy_runs_under_the_compaction_memory_budget(tmp_path, monkeypatch,
 
     monkeypatch.setattr(warehouse.duckdb, "connect", connect_spy)
     monkeypatch.setattr(warehouse, "compaction_hook", hook)
-    compact(database, KEY)
+    compact(database)
     assert seen == {"copying": while_copying}
     assert contents(database) == before
 
@@ -172,7 +168,7 @@ def test_a_kill_at_any_stage_of_compaction_leaves_a_usable_warehouse(tmp_path, s
     assert not compaction_path(database).exists()
     if stage == "replaced":
         assert secret.encode() not in on_disk(database)  # the swap had happened
-    compact(database, KEY)
+    compact(database)
     assert contents(database) == before
     assert secret.encode() not in on_disk(database)
 

@@ -610,14 +610,14 @@ def test_uniqueness_check_detects_duplicates(env):
 
     with env.connect() as con:
         con.execute(
-            """INSERT INTO compliance.violations VALUES
-               ('marketing_without_consent', 'high', 'k1', NULL, NULL, DATE '2026-11-03', 'm-1', NULL, ''),
-               ('marketing_without_consent', 'high', 'k1', NULL, NULL, DATE '2026-11-04', 'm-1', NULL, ''),
-               ('club_member_without_consent', 'high', 'k1', NULL, NULL, DATE '2026-11-03', NULL, 'club_roster', ''),
-               ('club_member_without_consent', 'high', 'k1', NULL, NULL, DATE '2026-11-04', NULL, 'club_roster', ''),
-               ('marketing_list_without_consent', 'high', 'k1', NULL, NULL, DATE '2026-11-04', NULL,
+            """INSERT INTO keyed.violations VALUES
+               ('marketing_without_consent', 'high', 'k1', NULL, DATE '2026-11-03', 'm-1', NULL, ''),
+               ('marketing_without_consent', 'high', 'k1', NULL, DATE '2026-11-04', 'm-1', NULL, ''),
+               ('club_member_without_consent', 'high', 'k1', NULL, DATE '2026-11-03', NULL, 'club_roster', ''),
+               ('club_member_without_consent', 'high', 'k1', NULL, DATE '2026-11-04', NULL, 'club_roster', ''),
+               ('marketing_list_without_consent', 'high', 'k1', NULL, DATE '2026-11-04', NULL,
                 'marketing_list', ''),
-               ('made_up_rule', 'low', 'k1', NULL, NULL, DATE '2026-11-04', NULL, NULL, '')"""
+               ('made_up_rule', 'low', 'k1', NULL, DATE '2026-11-04', NULL, NULL, '')"""
         )
         params = {"event_rules": EVENT_RULES, "export_rules": EXPORT_RULES, "all_rules": EVENT_RULES + EXPORT_RULES}
         assert con.execute(DUPLICATES_SQL, params).fetchall() == [(2, 1, 6)]

@@ -301,13 +301,13 @@ def test_membership_checks_fail_on_broken_intervals(env):
 
     with env.connect() as con:
         con.execute(
-            """INSERT INTO core.club_membership (account_id, subject_key, valid_from, valid_to, end_reason) VALUES
-               ('a', 'k1', '2026-11-03 08:00+01', '2026-11-03 10:00+01', 'consent_withdrawn'),
-               ('a', 'k1', '2026-11-03 09:00+01', NULL, NULL),
-               ('b', 'k2', '2026-11-03 08:00+01', '2026-11-03 08:00+01', 'consent_withdrawn'),
-               ('c', 'k3', '2026-11-03 08:00+01', '2026-11-03 09:00+01', NULL),
-               ('d', 'k4', '2026-11-03 08:00+01', '2026-11-03 09:00+01', 'account_deleted'),
-               ('d', 'k4', '2026-11-03 09:00+01', NULL, NULL)"""
+            """INSERT INTO keyed.club_membership (subject_key, valid_from, valid_to, end_reason) VALUES
+               ('k1', '2026-11-03 08:00+01', '2026-11-03 10:00+01', 'consent_withdrawn'),
+               ('k1', '2026-11-03 09:00+01', NULL, NULL),
+               ('k2', '2026-11-03 08:00+01', '2026-11-03 08:00+01', 'consent_withdrawn'),
+               ('k3', '2026-11-03 08:00+01', '2026-11-03 09:00+01', NULL),
+               ('k4', '2026-11-03 08:00+01', '2026-11-03 09:00+01', 'account_deleted'),
+               ('k4', '2026-11-03 09:00+01', NULL, NULL)"""
         )
         assert con.execute(OVERLAPS_SQL).fetchall() == [(1, 4)]
         assert con.execute(ILL_ORDERED_SQL).fetchall() == [(2, 6)]

@@ -55,8 +55,8 @@ def con():
 
 
 def load(con, steps) -> list[dict]:
-    """Write the steps into landing.events; return them as oracle records."""
-    con.execute("DELETE FROM landing.events")
+    """Write the steps into keyed.events; return them as oracle records."""
+    con.execute("DELETE FROM keyed.events")
     records = []
     for n, (kind, minute, source_file, late) in enumerate(steps):
         name, value = KINDS[kind]
@@ -72,17 +72,16 @@ def load(con, steps) -> list[dict]:
             }
         )
         con.execute(
-            """INSERT INTO landing.events (message_id, event, account_id, subject_key, occurred_at, channel,
-                                           properties, consent_granted, source_file, line_number, arrival_date)
-               VALUES (?, ?, ?, ?, ?, 'web', ?, ?, ?, ?, ?)""",
+            """INSERT INTO keyed.events (message_id, event, subject_key, occurred_at, channel,
+                                         properties, consent_granted, source_file, line_number, arrival_date)
+               VALUES (?, ?, ?, ?, 'web', ?, ?, ?, ?, ?)""",
             [
                 f"m{n}",
                 name,
-                ACCOUNT,
                 subject_key(KEY, ACCOUNT),
                 occurred,
                 "{}",
-                value,  # landing.events.consent_granted, as ingestion sets it (Segment semantics included)
+                value,  # keyed.events.consent_granted, as ingestion sets it (Segment semantics included)
                 source_file,
                 n,
                 arrival,

@@ -38,7 +38,7 @@ import dagster as dg
 import pytest
 
 from pipelines.safe_text import file_label
-from tests.helpers import contents
+from tests.helpers import contents, read_only
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "pii-scan-test-key"
@@ -312,9 +312,8 @@ def test_no_identity_in_dagster_home_reports_or_cli_output(backfill):
 def test_the_search_finds_identities_where_they_legitimately_are(backfill):
     # the same search over the inbox and the warehouse's own text finds them: the scan is not blind
     values, emails = backfill.values, backfill.emails
-    import duckdb
 
-    con = duckdb.connect(str(backfill.warehouse), read_only=True)
+    con = read_only(backfill.warehouse)
     try:
         rows = con.execute("SELECT properties::VARCHAR FROM landing.events WHERE properties IS NOT NULL").fetchall()
     finally:
@@ -362,9 +361,8 @@ def test_dagster_metadata_previews_show_keys_and_counts(backfill, monkeypatch):
 def test_hostile_names_and_values_stay_in_the_inbox_and_the_warehouse(backfill):
     # the planted values are in the inbox (names and lines) and the warehouse: the search can find them
     assert values_found(backfill.inbox_before, PLANTED | PLANTED_SYSTEM_NAMES) == PLANTED | PLANTED_SYSTEM_NAMES
-    import duckdb
 
-    con = duckdb.connect(str(backfill.warehouse), read_only=True)
+    con = read_only(backfill.warehouse)
     try:
         stored = con.execute(
             """SELECT string_agg(source_file || ' ' || reason || ' ' || coalesce(raw_line, ''), chr(10))
@@ -418,12 +416,11 @@ def test_hostile_names_and_values_stay_in_the_inbox_and_the_warehouse(backfill):
 def test_erased_subjects_are_gone_from_every_file_beside_the_warehouse(backfill):
     """CONTRACT 5: after the run, no file the warehouse keeps (the database, its WAL, any state file
     beside it) holds the bytes of an erased subject's account id or of an e-mail only it had."""
-    import duckdb
 
     from pipelines.keys import subject_key
 
     plan = json.loads((backfill.inbox / "_plan" / "plan.json").read_text())
-    con = duckdb.connect(str(backfill.warehouse), read_only=True)
+    con = read_only(backfill.warehouse)
     try:
         erased_keys = {k for (k,) in con.execute("SELECT subject_key FROM compliance.erasure_register").fetchall()}
     finally:

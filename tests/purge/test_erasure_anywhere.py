@@ -29,10 +29,10 @@ def word_hits(env, needle: str) -> list[tuple[str, str]]:
     pattern = r"(^|[^\pL\pN_])" + re.escape(needle) + r"($|[^\pL\pN_])"
     with env.connect() as con:
         return [
-            (f"{schema}.{table}", column)
-            for schema, table, column in text_columns(con)
+            (name, column)
+            for name, table, column in text_columns(con)
             if con.execute(
-                f'SELECT count(*) FROM "{schema}"."{table}" WHERE regexp_matches("{column}"::VARCHAR, ?)', [pattern]
+                f'SELECT count(*) FROM {table} WHERE regexp_matches("{column}"::VARCHAR, ?)', [pattern]
             ).fetchall()[0][0]
         ]
 
@@ -146,4 +146,3 @@ def test_a_token_after_a_json_escape_is_redacted_where_it_stands(value, redacted
 
     con = duckdb.connect()
     assert con.execute(f"SELECT {_without_token('$v', '$t')}", {"v": value, "t": "acc_42"}).fetchone()[0] == redacted
-

@@ -173,15 +173,18 @@ def erase(env, account: str) -> None:
     env.write_events("2026-11-03", "part-0000.jsonl", [event("Account Deleted", account, "2026-11-03T10:00:00+01:00")])
 
 
+def forget_in_vault(con, subject: str) -> None:
+    """The subject's account id and personal properties leave the vault (the events' only copy)."""
+    con.execute("DELETE FROM vault.accounts WHERE subject_key = ?", [subject])
+    con.execute("DELETE FROM vault.event_properties WHERE subject_key = ?", [subject])
+
+
 def hide_before_any_scan(env, account: str, day: str = "2026-11-03") -> None:
     """Ingest `day`, then remove `account`'s plain identifiers from its events before any purge or
     scan has learnt it as a target, and record the day's erasures."""
     with env.connect() as con:
         ingest_day(con, env.inbox, date.fromisoformat(day))
-        con.execute(
-            "UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?",
-            [env.subject_key(account)],
-        )
+        forget_in_vault(con, env.subject_key(account))
         load_state(con, date.fromisoformat(day), record=True)
 
 
@@ -197,8 +200,11 @@ def test_a_value_verified_before_its_subject_was_erased_is_found_and_purged(env,
 
     assert check(env, "2026-11-03") == []
     assert sorted(n for n in notes(env) if n) == sorted(
-        [padded_json.replace(f"  {address.upper()} ", REDACTED).replace(account, REDACTED),
-         sentence.replace(address.upper(), REDACTED).replace(account, REDACTED), innocent]
+        [
+            padded_json.replace(f"  {address.upper()} ", REDACTED).replace(account, REDACTED),
+            sentence.replace(address.upper(), REDACTED).replace(account, REDACTED),
+            innocent,
+        ]
     )
     assert digest_remembered(env, innocent)
     assert not digest_remembered(env, sentence)
@@ -282,7 +288,7 @@ def test_plain_identifiers_gone_from_the_events_are_looked_for_in_every_keyed_ta
     subject = env.subject_key(account)
     with env.connect() as con:
         ingest_day(con, env.inbox, date(2026, 11, 3))
-        con.execute("UPDATE landing.events SET account_id = NULL, properties = '{}' WHERE subject_key = ?", [subject])
+        forget_in_vault(con, subject)
         if kept_elsewhere:  # a table keyed by subject_key that still has the account id
             con.execute("CREATE TABLE scratch.crm (subject_key VARCHAR, account_id VARCHAR)")
             con.execute("INSERT INTO scratch.crm VALUES (?, ?)", [subject, account])

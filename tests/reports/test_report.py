@@ -47,35 +47,43 @@ def key(n: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rows inserted directly into the contract tables
+# Rows inserted directly into the tables behind the contract's (the keyed history and the vault)
 # ---------------------------------------------------------------------------------------------
 
 
-def add_account(con, n: int, created_at: datetime, status: str = "active") -> None:
+def add_subject(con, n: int) -> None:
     con.execute(
-        "INSERT INTO core.accounts (account_id, subject_key, created_at, status) VALUES (?, ?, ?, ?)",
-        [f"acc_{n}", key(n), created_at, status],
+        "INSERT INTO vault.accounts SELECT ?, ? WHERE ? NOT IN (SELECT subject_key FROM vault.accounts)",
+        [key(n), f"acc_{n}", key(n)],
+    )
+
+
+def add_account(con, n: int, created_at: datetime, status: str = "active") -> None:
+    add_subject(con, n)
+    con.execute(
+        "INSERT INTO keyed.accounts (subject_key, created_at, status) VALUES (?, ?, ?)",
+        [key(n), created_at, status],
     )
 
 
 def add_interval(con, n: int, valid_from: datetime, valid_to: datetime | None = None, reason: str | None = None):
+    add_subject(con, n)
     con.execute(
-        "INSERT INTO core.club_membership (account_id, subject_key, valid_from, valid_to, end_reason)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [f"acc_{n}", key(n), valid_from, valid_to, reason],
+        "INSERT INTO keyed.club_membership (subject_key, valid_from, valid_to, end_reason) VALUES (?, ?, ?, ?)",
+        [key(n), valid_from, valid_to, reason],
     )
 
 
 def add_event(con, message_id: str, name: str, n: int, occurred_at: datetime, arrival: date, **extra) -> None:
     props = extra.get("properties", {})
+    add_subject(con, n)
     con.execute(
-        """INSERT INTO landing.events (message_id, event, account_id, subject_key, occurred_at, channel, properties,
-                                       consent_granted, source_file, line_number, arrival_date)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        """INSERT INTO keyed.events (message_id, event, subject_key, occurred_at, channel, properties,
+                                     consent_granted, source_file, line_number, arrival_date)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             message_id,
             name,
-            f"acc_{n}",
             key(n),
             occurred_at,
             extra.get("channel", "web"),
@@ -90,7 +98,7 @@ def add_event(con, message_id: str, name: str, n: int, occurred_at: datetime, ar
 
 def add_violation(con, rule: str, n: int, detected_on: date, message_id: str | None = None, **extra) -> None:
     con.execute(
-        "INSERT INTO compliance.violations VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+        "INSERT INTO keyed.violations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             rule,
             extra.get("severity", "high"),
@@ -101,6 +109,19 @@ def add_violation(con, rule: str, n: int, detected_on: date, message_id: str | N
             extra.get("system"),
             extra.get("details", "evidence"),
         ],
+    )
+
+
+def add_rejected(con, line: int, reason: str, raw_line: str, day: date = D) -> None:
+    con.execute(
+        "INSERT INTO keyed.rejected (source_file, line_number, reason, arrival_date)"
+        " VALUES ('part-0000.jsonl', ?, ?, ?)",
+        [line, reason, day],
+    )
+    con.execute(
+        "INSERT INTO vault.quarantine (arrival_date, source_file, line_number, raw_line)"
+        " VALUES (?, 'part-0000.jsonl', ?, ?)",
+        [day, line, raw_line],
     )
 
 
@@ -569,11 +590,7 @@ def test_markup_and_template_syntax_in_values_reach_the_page_as_text(env):
     with env.connect() as con:
         add_violation(con, "marketing_without_consent", 1, D, "m-1", system=TEMPLATE_HOSTILE, details=TEMPLATE_HOSTILE)
         add_violation(con, TEMPLATE_HOSTILE, 2, D, "m-2")
-        con.execute(
-            "INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)"
-            " VALUES ('part-0000.jsonl', 1, ?, '{}', ?)",
-            [TEMPLATE_HOSTILE, D],
-        )
+        add_rejected(con, 1, TEMPLATE_HOSTILE, "{}")
         add_file(con, D, "part-0000.jsonl", 1, 0, 0, 1)
     page = (publish(env).folder / "compliance_report.html").read_text()
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}{% if true %}x{% endif %}"
@@ -590,11 +607,7 @@ def test_formula_values_pass_the_file_check_that_night_and_the_next(env):
     with env.connect() as con:
         for i, value in enumerate(FORMULA_VALUES):
             add_violation(con, "marketing_without_consent", i, D, value, system=value, details=value)
-            con.execute(
-                "INSERT INTO landing.rejected (source_file, line_number, reason, raw_line, arrival_date)"
-                " VALUES ('part-0000.jsonl', ?, ?, ?, ?)",
-                [i + 1, value, value, D],
-            )
+            add_rejected(con, i + 1, value, value)
         add_file(con, D, "part-0000.jsonl", len(FORMULA_VALUES), 0, 0, len(FORMULA_VALUES))
     for day in (D, D + timedelta(days=1)):
         result = env.run(day, selection=REPORT_ONLY)
@@ -743,4 +756,3 @@ def test_an_export_older_than_its_cadence_is_stale(env):
     assert summary["freshness"]["stale_exports"] == 1 and summary["status"] == "incomplete"
     page = (published.folder / "compliance_report.html").read_text()
     assert '<section id="input">' in page and ">stale<" in page
-

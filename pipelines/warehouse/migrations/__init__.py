@@ -4,9 +4,10 @@ A migration is a file `NNNN_what_it_does.sql` (statements) or `NNNN_what_it_does
 `migrate(con)`, and optionally `prepare(con)`) in this folder. When the warehouse is opened for
 writing, schema.sql is applied first (it creates any missing table at its current layout), then
 every migration not yet listed in `ops.schema_migrations` runs, in number order, each in its own
-transaction together with the row that records it. So each one runs once per warehouse, and a failed one leaves nothing behind and
-runs again next time. One DuckDB transaction writes one database file: a migration that must also
-write the identity vault does it in `prepare(con)`, run before the transaction, idempotently.
+transaction together with the row that records it. So each one runs once per warehouse, and a
+failed one leaves nothing behind and runs again next time. One DuckDB transaction writes one
+database file: a migration that must also write the identity vault does it in `prepare(con)`, run
+before the transaction, idempotently.
 
 Migrations must be idempotent: on a new warehouse schema.sql already made the current layout, and
 the migration finds nothing to do. A migration is never edited once released; a further change is
