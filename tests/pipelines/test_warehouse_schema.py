@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from pipelines.warehouse import SCHEMA_SQL, connect, migrations
+from pipelines.warehouse.connection import VAULT_SQL, VIEWS_SQL
 
 KEY = "schema-test-key"
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,12 +85,20 @@ def test_a_new_warehouse_has_the_layout_of_schema_sql_and_every_migration_record
     database = tmp_path / "warehouse.duckdb"
     with connect(database, KEY) as con:
         tables = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary"
+            f"{d}.{t}" if d == "vault" else f"{s}.{t}"
+            for d, s, t in con.execute(
+                "SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE NOT temporary"
             ).fetchall()
         }
-        assert tables == set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+\.\w+)", SCHEMA_SQL))
+        declared = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+\.\w+)", SCHEMA_SQL + VAULT_SQL)
+        assert tables == set(declared)
+        views = {
+            f"{s}.{v}"
+            for s, v in con.execute(
+                "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary"
+            ).fetchall()
+        }
+        assert views == set(re.findall(r"CREATE OR REPLACE VIEW (\w+\.\w+)", VIEWS_SQL))
         assert _columns(con, "landing.files")["problem"] == "VARCHAR"
         assert _columns(con, "ops.inbox_keys")["key"] == "BLOB"
         assert _applied(con) == [(m.version, m.name) for m in migrations.available()]
