@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import pipelines.warehouse as warehouse
-from pipelines.warehouse import compact, compaction_path, connect, wal_path
+from pipelines.warehouse import compact, compaction_path, connect, vault_path, wal_path
 
 KEY = "compaction-test-key"
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +70,14 @@ def contents(path: Path) -> dict[str, list]:
     """Every table's rows (sorted), the view and the sequence: what must survive any crash."""
     with connect(path, KEY, read_only=True) as con:
         tables = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"
+            "SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"
         ).fetchall()
-        dump = {f"{s}.{t}": con.execute(f'SELECT * FROM "{s}"."{t}" ORDER BY ALL').fetchall() for s, t in tables}
+        dump = {
+            f"{'vault.' if d == 'vault' else ''}{s}.{t}": con.execute(
+                f'SELECT * FROM "{d}"."{s}"."{t}" ORDER BY ALL'
+            ).fetchall()
+            for d, s, t in tables
+        }
         dump["view"] = con.execute("SELECT n FROM ops.filler_count").fetchall()
         dump["constraints"] = con.execute(
             "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() ORDER BY ALL"
@@ -182,6 +187,7 @@ def test_a_kill_at_random_moments_during_compaction_leaves_a_usable_warehouse(tm
     probe = tmp_path / "probe" / "warehouse.duckdb"
     probe.parent.mkdir()
     shutil.copyfile(original, probe)
+    shutil.copyfile(vault_path(original), vault_path(probe))
     child = start_child(probe, tmp_path / "probe" / "marker")
     wait_for(tmp_path / "probe" / "marker", "start", child)
     started = time.monotonic()
@@ -192,6 +198,7 @@ def test_a_kill_at_random_moments_during_compaction_leaves_a_usable_warehouse(tm
         folder.mkdir()
         database, marker = folder / "warehouse.duckdb", folder / "marker"
         shutil.copyfile(original, database)
+        shutil.copyfile(vault_path(original), vault_path(database))
         child = start_child(database, marker)
         wait_for(marker, "start", child)
         time.sleep(rng.uniform(0, duration))
