@@ -111,7 +111,7 @@ def test_intervals_equal_consented_and_not_deleted(con, steps):
     build_club_membership(con, DAY)
     intervals = con.execute(
         """SELECT valid_from, valid_to, end_reason, opened_by_message_id, closed_by_message_id
-           FROM core.club_membership ORDER BY valid_from"""
+           FROM keyed.club_membership ORDER BY valid_from"""
     ).fetchall()
     by_id = {r["message_id"]: r for r in records}
 
