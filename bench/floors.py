@@ -15,13 +15,16 @@ from bench.measure import (
     backfill_command,
     cli_env,
     copy_durable,
+    database_files,
     generate,
     git_commit,
     loadavg,
     median_run,
     nightly,
     python_snippet,
+    save_state,
     timed,
+    working_inbox,
 )
 
 #: The ways of writing the day's rows into a new DuckDB file that `ingestion_vs_parser()` times.
@@ -34,16 +37,21 @@ FIXED_COST_DAYS = 3
 def ingestion_vs_parser(inbox: Path, warehouse_before: Path, day: date) -> dict[str, float]:
     """Baseline (a): DuckDB alone counting the day's lines vs our ingestion of that day.
 
-    Our ingestion is timed on an empty warehouse and on a copy of the full-history warehouse, so
-    that any dependence on history shows."""
+    Our ingestion is timed on an empty warehouse and on a copy of the full-history warehouse and its
+    identity vault (ingestion writes both), so that any dependence on history shows."""
     history = warehouse_before.with_name("ingest_history.duckdb")
-    copy_durable(warehouse_before, history)
+    for src, dst in zip(database_files(warehouse_before), database_files(history), strict=True):
+        copy_durable(src, dst)
     code = f"""
 import json, time, duckdb
 from datetime import date
 from pathlib import Path
 from assets.landing.ingest import ingest_day, list_day_files
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, vault_path
+def drop(db):  # a warehouse and its vault, with their WALs
+    for f in (db, vault_path(db)):
+        for g in (f, f.with_name(f.name + ".wal")):
+            g.unlink(missing_ok=True)
 inbox, day = Path({str(inbox)!r}), date.fromisoformat({day.isoformat()!r})
 files = [str(c.path) for c in list_day_files(inbox, day)]
 def parser(sql):
@@ -57,10 +65,10 @@ _, csv_s = parser("SELECT count(*) FROM read_csv(?, columns={{'line': 'VARCHAR'}
 res = {{}}
 for label, db in (("empty", Path({str(history)!r}).with_name("ingest_empty.duckdb")), ("history", Path({str(history)!r}))):
     if label == "empty":
-        db.unlink(missing_ok=True)
+        drop(db)
     with connect(db, {KEY!r}) as con:
         t = time.perf_counter(); r = ingest_day(con, inbox, day); res[label] = time.perf_counter() - t
-    db.unlink(missing_ok=True)
+    drop(db)
 # The floor of any ingestion that keeps the day: DuckDB alone writing the day's rows into a new
 # database file (no validation, no keys, no dedupe): as parsed JSON, as whole lines, and as whole
 # lines stored without compression (cheaper to write, larger on disk).
@@ -89,14 +97,18 @@ print(json.dumps({{"lines": n, "parser_s": json_s, "parser_csv_s": csv_s, "inges
 
 
 def read_text_columns(warehouse: Path) -> dict[str, float]:
-    """The floor of any residual verification: reading every text column of the warehouse once.
+    """The floor of any residual verification: reading every text column of the warehouse and of its
+    identity vault once.
 
     CONTRACT 5 counts an identifier in any column of any table as residual, so a night that
-    verifies reads each of them at least once; here DuckDB alone reads them (best of 2 passes)."""
+    verifies reads each of them at least once (the generic scan reads both files); here DuckDB
+    alone reads them (best of 2 passes)."""
+    vault = database_files(warehouse)[1]
     code = f"""
 import json, time, duckdb
 from assets.purge.columns import text_columns
 con = duckdb.connect({str(warehouse)!r}, read_only=True)
+con.execute("ATTACH ? AS vault (READ_ONLY)", [{str(vault)!r}])
 cols = text_columns(con)
 best = None
 for _ in range(2):
@@ -119,14 +131,14 @@ def fixed_cost(cache_root: Path, repeats: int) -> dict:
     cache = cache_root / "fixed_cost"
     inbox = generate(cache, FIXED_COST_ACCOUNTS, FIXED_COST_DAYS, seed=42)
     work, last = cache / "run", START + timedelta(days=FIXED_COST_DAYS - 1)
-    env = cli_env(inbox, work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    env = cli_env(working_inbox(inbox, work), work)
     timed(backfill_command(last), env, echo=False)
-    snapshot = cache / "before_last.duckdb"
-    shutil.copyfile(work / "warehouse.duckdb", snapshot)
+    snapshot = cache / "before_last"
+    save_state(work, snapshot)
     runs = [nightly(env, work, snapshot, last) for _ in range(repeats)]
-    snapshot.unlink(missing_ok=True)
+    shutil.rmtree(snapshot, ignore_errors=True)
     median = median_run(runs)
     print(f"  nightly: {median['in_process_s']:.1f} s in process, {median['wall_s']:.1f} s wall", flush=True)
     return {

@@ -1,6 +1,14 @@
 """Running the benchmark's commands and timing them: the CLI in a subprocess (wall time, the child's
-peak RSS), one nightly run from a post-backfill warehouse, and the facts read back from its
-Dagster instance and warehouse."""
+peak RSS), one nightly run from a post-backfill state, and the facts read back from its Dagster
+instance and warehouse.
+
+A run's state is three things that must move together: the warehouse file (the keyed history), its
+identity vault beside it (`pipelines.warehouse.vault_path`) and the inbox's event files, which a
+night with an erasure redacts in place (each rewritten file replaces the old one by rename, so the
+old inode is never modified). The bench runs the CLI against a working inbox under the run's
+directory, a hard-linked copy of the generated one (`link_tree`): the generated inbox in the cache is
+never run against and stays as generated. `save_state` / `restore_state` snapshot and put back all
+three (the databases copied, both WALs removed, the event files hard-linked again)."""
 
 from __future__ import annotations
 
@@ -11,8 +19,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+
+from pipelines.warehouse import vault_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000, "3m": 3_000_000}  # 10k: a quick smoke run
@@ -58,6 +69,81 @@ def copy_durable(src: Path, dst: Path) -> None:
         os.close(fd)
 
 
+#: The warehouse file in a run's directory, a snapshot and a kept backfill; its vault is beside it.
+WAREHOUSE = "warehouse.duckdb"
+
+
+def database_files(warehouse: Path) -> tuple[Path, Path]:
+    """The warehouse file and its identity vault: the two files a state is made of."""
+    return warehouse, vault_path(warehouse)
+
+
+def wal_of(database: Path) -> Path:
+    return database.with_name(database.name + ".wal")
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Make `dst` a copy of the tree `src` whose files are hard links to `src`'s (`cp -al`).
+
+    Cheap at any size, and safe as long as nothing modifies a file in place: the pipeline rewrites
+    an inbox file beside it and renames it over the old name, which leaves the other link as it was."""
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dst, copy_function=os.link)
+
+
+def fold_wal(database: Path) -> None:
+    """Fold a database's WAL into its file (a CLI that exits normally leaves none), so that a copy of
+    the file alone is the whole database."""
+    if wal_of(database).exists():
+        import duckdb
+
+        con = duckdb.connect(str(database))  # alone: the warehouse's views name the vault, nothing here binds them
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+
+def save_state(work: Path, snapshot: Path) -> None:
+    """Snapshot a run's state into the directory `snapshot`: the warehouse and its vault (copied and
+    flushed, WALs folded in first) and the working inbox's `events/` tree (hard links)."""
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for src in database_files(work / WAREHOUSE):
+        fold_wal(src)
+        dst = snapshot / src.name
+        wal_of(dst).unlink(missing_ok=True)
+        copy_durable(src, dst)
+    link_tree(work / "inbox" / "events", snapshot / "events")
+
+
+def restore_state(snapshot: Path, work: Path) -> None:
+    """Put a snapshot back (`save_state`): both database files copied (flushed), both WALs and any
+    interrupted compaction copy removed, the inbox's `events/` tree hard-linked again."""
+    for src in database_files(snapshot / WAREHOUSE):
+        dst = work / src.name
+        for stale in (wal_of(dst), dst.with_name(dst.name + ".compact"), wal_of(dst.with_name(dst.name + ".compact"))):
+            stale.unlink(missing_ok=True)
+        copy_durable(src, dst)
+    link_tree(snapshot / "events", work / "inbox" / "events")
+
+
+def copy_run_dir(src: Path, dst: Path) -> None:
+    """Copy a run's directory (a backfilled state to keep, or a kept one to run from): the warehouse
+    and its vault copied and flushed (WALs folded in), the Dagster instance copied, the working inbox
+    hard-linked, the reports and the run lock left out."""
+    shutil.rmtree(dst, ignore_errors=True)
+    databases = database_files(src / WAREHOUSE)
+    skipped = (
+        {"reports", "inbox", f"{WAREHOUSE}.lock"} | {f.name for f in databases} | {wal_of(f).name for f in databases}
+    )
+    shutil.copytree(src, dst, ignore=lambda folder, names: skipped & set(names) if Path(folder) == src else set())
+    for database in databases:
+        fold_wal(database)
+        copy_durable(database, dst / database.name)
+    link_tree(src / "inbox", dst / "inbox")
+
+
 def git_commit() -> str:
     """The checked-out commit, with "+changes" when the tree differs from it."""
     try:
@@ -93,6 +179,12 @@ def generate(cache: Path, accounts: int, days: int, seed: int) -> Path:
     return inbox
 
 
+def working_inbox(inbox: Path, work: Path) -> Path:
+    """The inbox a run reads and redacts: `<work>/inbox`, hard-linked from the generated `inbox`."""
+    link_tree(inbox, work / "inbox")
+    return work / "inbox"
+
+
 def cli_env(inbox: Path, work: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -100,7 +192,7 @@ def cli_env(inbox: Path, work: Path) -> dict[str, str]:
         COMPLIANCE_WAREHOUSE=str(work / "warehouse.duckdb"),
         COMPLIANCE_REPORTS=str(work / "reports"),
         COMPLIANCE_HASH_KEY=KEY,
-        COMPLIANCE_RAW_RETENTION_DAYS="400",  # keep the cached inbox intact
+        COMPLIANCE_RAW_RETENTION_DAYS="400",  # no folder leaves the working inbox
         DAGSTER_HOME=str(work / "dagster_home"),
     )
     return env
@@ -125,7 +217,10 @@ def day_peaks(out: str) -> dict[str, float]:
 
 
 def last_run_steps(work: Path) -> dict:
-    """Per-step durations of the latest run in the size's Dagster instance, and warehouse facts."""
+    """Per-step durations of the latest run in the size's Dagster instance, and what the run did,
+    read back from the warehouse file alone (the keyed history and the ops tables need no vault):
+    which database files its compaction copied, the inbox files and lines it redacted, the erased
+    subjects after it."""
     code = f"""
 import json, os
 os.environ["DAGSTER_HOME"] = {str(work / "dagster_home")!r}
@@ -134,41 +229,60 @@ with dg.DagsterInstance.get() as instance:
     run = instance.get_runs(limit=1)[0]
     steps = {{s.step_key: round(s.end_time - s.start_time, 3) for s in instance.get_run_step_stats(run.run_id)
              if s.start_time and s.end_time}}
-con = duckdb.connect({str(work / "warehouse.duckdb")!r}, read_only=True)
-events = con.execute("SELECT count(*) FROM landing.events").fetchall()[0][0]
+day = run.tags.get("dagster/partition")
+con = duckdb.connect({str(work / WAREHOUSE)!r}, read_only=True)
+one = lambda sql, *p: con.execute(sql, list(p)).fetchall()[0]
+events = one("SELECT count(*) FROM keyed.events")[0]
+compacted = [r[0] for r in con.execute(
+    "SELECT database FROM ops.compactions WHERE run_date = ? ORDER BY compacted_at", [day]).fetchall()]
+files, lines = one("SELECT count(DISTINCT path), count(DISTINCT (path, line_number)) FROM ops.inbox_redactions WHERE run_date = ?", day)
+rewrites = one("SELECT count(*) FROM ops.inbox_rewrites WHERE run_date = ? AND state = 'done'", day)[0]
+erased = one("SELECT count(DISTINCT subject_key) FROM compliance.erased_identifiers WHERE kind = 'account_id'")[0]
 con.close()
-print(json.dumps({{"run_id": run.run_id, "partition": run.tags.get("dagster/partition"), "steps": steps,
-                   "events_in_warehouse": events}}))
+print(json.dumps({{"run_id": run.run_id, "partition": day, "steps": steps, "events_in_warehouse": events,
+                   "compacted": compacted, "inbox_files_redacted": files, "inbox_lines_redacted": lines,
+                   "inbox_rewrites": rewrites, "erased_subjects": erased}}))
 """
     return python_snippet(code)
 
 
 def nightly(
-    env: dict[str, str], work: Path, snapshot: Path, last: date, *, one_core: bool = False, compact: bool = False
+    env: dict[str, str],
+    work: Path,
+    snapshot: Path,
+    last: date,
+    *,
+    one_core: bool = False,
+    prepare: Callable[[], dict] | None = None,
 ) -> dict:
-    """One nightly run of `last` from the post-backfill warehouse; wall, RSS, in-process time, steps.
+    """One nightly run of `last` from the post-backfill state `snapshot` (`save_state`); wall, RSS,
+    in-process time, steps and what the night did.
 
-    With `compact`, the run is a compaction night (COMPLIANCE_COMPACTION_DELAY_DAYS=0: the purges
-    waiting since the backfill's last compaction are compacted tonight)."""
-    if compact:
-        env = {**env, "COMPLIANCE_COMPACTION_DELAY_DAYS": "0"}
-    copy_durable(snapshot, work / "warehouse.duckdb")
-    (work / "warehouse.duckdb.wal").unlink(missing_ok=True)
+    The warehouse, its vault and the inbox's event files are put back first (`restore_state`), so
+    every run starts from the same state. `prepare`, if given, is called after that and before the
+    run (it may change the working inbox); what it returns is kept under "prepared"."""
+    restore_state(snapshot, work)
+    prepared = prepare() if prepare is not None else None
     cmd = [sys.executable, "-m", "pipelines", "nightly", "--date", last.isoformat()]
     if one_core:
         cmd = ["taskset", "-c", "0", *cmd]
     load_before = loadavg()
     wall, rss, out = timed(cmd, env)
     steps = last_run_steps(work)
-    return {
+    warehouse, vault = database_files(work / WAREHOUSE)
+    run = {
         "wall_s": wall,
         "rss_mb": rss,
         "in_process_s": day_seconds(out).get(last.isoformat(), float("nan")),
         "load_before": load_before,
         "load_after": loadavg(),
-        "warehouse_mb": (work / "warehouse.duckdb").stat().st_size / 1e6,
+        "warehouse_mb": warehouse.stat().st_size / 1e6,
+        "vault_mb": vault.stat().st_size / 1e6,
         **steps,
     }
+    if prepared is not None:
+        run["prepared"] = prepared
+    return run
 
 
 def median_run(runs: list[dict]) -> dict:

@@ -3,10 +3,11 @@
     .venv/bin/python bench/profile_night.py --size 1m            # needs a cached backfill (bench/run.py)
     .venv/bin/python bench/profile_night.py --size 1m --top 40
 
-Copies the post-backfill warehouse of a size (bench/cache/<size>/backfilled/), runs the nightly
-job for the 30th day in this process with every DuckDB statement timed, and prints the slowest
-statements with the function of assets/, checks/ or pipelines/ that ran them, plus the totals per
-function and one line per erasure scan of the night. Statements are shown by their first characters
+Copies the post-backfill state of a size (bench/cache/<size>/backfilled/: the warehouse, its
+identity vault and the working inbox, hard-linked), runs the nightly job for the 30th day in this
+process with every DuckDB statement timed, and prints the slowest statements with the function of
+assets/, checks/ or pipelines/ that ran them, plus the totals per function and one line per erasure
+scan of the night. Statements are shown by their first characters
 of SQL text only (no data values).
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import threading
 import time
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import KEY, SIZES, START, cli_env, copy_durable  # noqa: E402
+from bench.measure import KEY, SIZES, START, cli_env, copy_run_dir  # noqa: E402
 from pipelines.day_run import resident_mb  # noqa: E402
 
 TIMES: list[tuple[float, str, str]] = []
@@ -139,11 +139,11 @@ def main() -> int:
     kept = cache / "backfilled"
     if not (kept / "done.json").exists():
         sys.exit(f"no cached backfill under {kept}: run bench/run.py --sizes {args.size} first")
+    if not (kept / "inbox").is_dir():
+        sys.exit(f"the backfill under {kept} has no working inbox (kept before the vault): run bench/run.py again")
     work = cache / "profile"
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(kept, work, ignore=shutil.ignore_patterns("warehouse.duckdb*"))
-    copy_durable(kept / "warehouse.duckdb", work / "warehouse.duckdb")
-    os.environ.update(cli_env(cache / "inbox", work))
+    copy_run_dir(kept, work)  # the warehouse, its vault, the inbox as the backfill left it
+    os.environ.update(cli_env(work / "inbox", work))
     os.environ["COMPLIANCE_HASH_KEY"] = KEY
 
     import pipelines.resources as resources

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.erasure import COMPACTION_STEP, FULLY_PURGED_STEP, PURGE_STEP, REGISTER_STEP, VARIANTS, purge_and_scans_s
 from bench.floors import BARE_LOADS, bare_load_s, best_night_s
 
 #: The issue's targets, evaluated by `targets()`.
@@ -15,6 +16,12 @@ PANDAS_SPEEDUP_MIN = 10.0
 RSS_3M_MAX_MB = 3 * 1024
 HISTORY_EFFECT_MAX = 1.25  # ingestion with full history / on an empty warehouse
 SCALE_3M_OVER_1M_MAX = 3.0
+#: The erasure nights' targets (bench/erasure.py), evaluated by `erasure_targets()`.
+ONE_OVER_NONE_MAX = 1.1  # the night of one erasure / a night with none (in-process)
+PURGE_AND_SCANS_MAX_S = 2.0  # the purge, the register's scans and the fully-purged check, one erasure
+TEN_THOUSAND_EXTRA_MAX_S = 10.0  # 10,000 erasures - none (in-process seconds)
+#: The heading of the erasure nights' section; `previous_peak_rss()` reads it back.
+ERASURE_HEADING = "## Erasure nights"
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float] | None:
@@ -74,16 +81,6 @@ def targets(results: list[dict], fixed: dict | None = None) -> list[tuple[str, s
                 t < NIGHTLY_1M_MAX_S,
             )
         )
-        c = by["1m"].get("compaction_night")
-        if c:
-            rows.append(
-                (
-                    f"… and on the weekly compaction night (< {NIGHTLY_1M_MAX_S:g} s)",
-                    f"{c['in_process_s']:.1f} s",
-                    "the same night with the waiting purges compacted (COMPLIANCE_COMPACTION_DELAY_DAYS=0)",
-                    c["in_process_s"] < NIGHTLY_1M_MAX_S,
-                )
-            )
         p = by["1m"].get("pandas", {})
         if "wall_s" in p:
             n = by["1m"]["nightly"]
@@ -139,9 +136,174 @@ def targets(results: list[dict], fixed: dict | None = None) -> list[tuple[str, s
     return rows
 
 
-def write_results(out: Path, results: list[dict], machine: str, notes: str = "", fixed: dict | None = None) -> str:
-    """Render the latest run and replace `out` with it (nothing of the file's earlier text is kept)."""
-    text = render(results, machine, notes, fixed)
+def erasure_sizes(results: list[dict]) -> list[dict]:
+    """The results that ran the erasure series (all three nights)."""
+    return [r for r in results if r.get("erasure_nights") and all(v in r["erasure_nights"] for v in VARIANTS)]
+
+
+def erasure_peak_rss(r: dict) -> float:
+    return max(n["rss_mb"] for n in r["erasure_nights"].values())
+
+
+def erasure_targets(results: list[dict], previous_rss: dict[str, float] | None = None) -> list[tuple]:
+    """(target, size, measured, met) for each erasure target and each size that ran the series.
+
+    `previous_rss`: the previous run's peak RSS of the size's erasure nights (or, before there was a
+    series, of its nightly run), from the previous results file (`previous_peak_rss`)."""
+    rows = []
+    for r in erasure_sizes(results):
+        e, label = r["erasure_nights"], r["label"]
+        none, one, ten = e["none"], e["one"], e["ten_thousand"]
+        ratio = one["in_process_s"] / none["in_process_s"]
+        whole = "warehouse" in one.get("compacted", [])
+        rows.append(
+            (
+                f"The night of one erasure ≤ {ONE_OVER_NONE_MAX:g}× a night with none, with no whole-warehouse copy",
+                label,
+                f"{ratio:.2f}× ({one['in_process_s']:.1f} s / {none['in_process_s']:.1f} s); compacted: "
+                f"{', '.join(one.get('compacted', [])) or 'nothing'}",
+                ratio <= ONE_OVER_NONE_MAX and not whole,
+            )
+        )
+        scans = purge_and_scans_s(one)
+        rows.append(
+            (
+                f"Purge + residual scans ≤ {PURGE_AND_SCANS_MAX_S:g} s on the night of one erasure",
+                label,
+                f"{scans:.2f} s",
+                scans <= PURGE_AND_SCANS_MAX_S,
+            )
+        )
+        extra = ten["in_process_s"] - none["in_process_s"]
+        rows.append(
+            (
+                f"{ten['erasures_added']:,} erasures cost ≤ {TEN_THOUSAND_EXTRA_MAX_S:g} s more than none",
+                label,
+                f"{extra:+.1f} s",
+                extra <= TEN_THOUSAND_EXTRA_MAX_S,
+            )
+        )
+        peak, before = erasure_peak_rss(r), (previous_rss or {}).get(label)
+        rows.append(
+            (
+                "Peak RSS of the erasure nights not above the previous run's",
+                label,
+                f"{peak:.0f} MB; " + ("no earlier figure" if before is None else f"previous run {before:.0f} MB"),
+                None if before is None else peak <= before,
+            )
+        )
+    return rows
+
+
+def _table_rows(text: str, heading: str | None = None) -> list[dict[str, str]]:
+    """The first markdown table after `heading` (or the first one in `text`), as dicts by header."""
+    lines = text.splitlines()
+    start = 0
+    if heading is not None:
+        if heading not in lines:
+            return []
+        start = lines.index(heading)
+    rows, header = [], None
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            if header is not None:
+                break
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif not set(line) <= set("|-: "):
+            rows.append(dict(zip(header, cells, strict=False)))
+    return rows
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell.replace(",", "").split()[0].strip("*"))
+    except (ValueError, IndexError):
+        return None
+
+
+def previous_peak_rss(text: str) -> dict[str, float]:
+    """Peak RSS (MB) by size in a previous results.md: the highest of its erasure nights where it has
+    them, else its nightly run's ("nightly peak RSS (MB)" of the first table)."""
+    found: dict[str, float] = {}
+    for row in _table_rows(text):
+        mb = _number(row.get("nightly peak RSS (MB)", ""))
+        if mb is not None and row.get("size"):
+            found[row["size"]] = mb
+    erasure: dict[str, float] = {}
+    for row in _table_rows(text, ERASURE_HEADING):
+        mb = _number(row.get("peak RSS (MB)", ""))
+        if mb is not None and row.get("size"):
+            erasure[row["size"]] = max(mb, erasure.get(row["size"], 0.0))
+    return {**found, **erasure}
+
+
+def render_erasure(results: list[dict], previous_rss: dict[str, float] | None = None) -> list[str]:
+    """The "Erasure nights" section, or nothing when no size ran the series."""
+    sizes = erasure_sizes(results)
+    if not sizes:
+        return []
+    lines = [
+        "",
+        ERASURE_HEADING,
+        "",
+        "The nightly day run three more times from the same post-backfill state (warehouse, identity vault and",
+        "inbox event files put back before each run; bench/erasure.py): `none` is the day with every",
+        "`Account Deleted` line removed, `one` adds one deletion of a live account, `ten_thousand` adds",
+        '10,000 (half the live accounts at small sizes). "purge + residual scans" is the purge step, the',
+        "whole erasure register step (its residual scans of the warehouse, the vault and the inbox are not",
+        'timed apart from the rest of the step) and the `erased_subjects_fully_purged` check. "compacted" is',
+        'what `ops.compactions` records for the day; "inbox files rewritten" is `ops.inbox_rewrites`',
+        "(lines redacted: `ops.inbox_redactions`). `none` is not free of purges: an event of a subject erased",
+        "earlier that arrives on the day is erased in its own run (CONTRACT 5), vault compaction included.",
+        "",
+        "| size | night | new erasures | in-process (s) | wall (s) | purge (s) | erasure register (s) | fully-purged check (s) | purge + residual scans (s) | compaction step (s) | compacted | inbox files rewritten (lines redacted) | peak RSS (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in sizes:
+        for variant in VARIANTS:
+            n = r["erasure_nights"][variant]
+            st = n["steps"]
+            lines.append(
+                f"| {r['label']} | {variant} | {n['erasures_added']:,} | {n['in_process_s']:.1f} | {n['wall_s']:.1f} | "
+                f"{st.get(PURGE_STEP, 0):.2f} | {st.get(REGISTER_STEP, 0):.2f} | {st.get(FULLY_PURGED_STEP, 0):.2f} | "
+                f"{purge_and_scans_s(n):.2f} | {st.get(COMPACTION_STEP, 0):.2f} | "
+                f"{', '.join(n.get('compacted', [])) or 'nothing'} | "
+                f"{n.get('inbox_rewrites', 0)} ({n.get('inbox_lines_redacted', 0):,}) | {n['rss_mb']:.0f} |"
+            )
+    lines += [
+        "",
+        "| size | one / none (in-process) | ten_thousand − none (s, in-process) | one / none (wall) | ten_thousand − none (s, wall) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in sizes:
+        e = r["erasure_nights"]
+        none, one, ten = e["none"], e["one"], e["ten_thousand"]
+        lines.append(
+            f"| {r['label']} | {one['in_process_s'] / none['in_process_s']:.2f}× | "
+            f"{ten['in_process_s'] - none['in_process_s']:+.1f} | {one['wall_s'] / none['wall_s']:.2f}× | "
+            f"{ten['wall_s'] - none['wall_s']:+.1f} |"
+        )
+    lines += ["", "| target | size | measured | met |", "|---|---|---|---|"]
+    for target, label, measured, met in erasure_targets(results, previous_rss):
+        verdict = "–" if met is None else "yes" if met else "**no**"
+        lines.append(f"| {target} | {label} | {measured} | {verdict} |")
+    return lines
+
+
+def write_results(
+    out: Path,
+    results: list[dict],
+    machine: str,
+    notes: str = "",
+    fixed: dict | None = None,
+    previous_rss: dict[str, float] | None = None,
+) -> str:
+    """Render the latest run and replace `out` with it (nothing of the file's earlier text is kept;
+    `previous_rss`, read from it before by the caller, is compared with, not copied)."""
+    text = render(results, machine, notes, fixed, previous_rss)
     out.write_text(text)
     return text
 
@@ -150,7 +312,13 @@ def short_step(key: str) -> str:
     return key.replace("__", "/")
 
 
-def render(results: list[dict], machine: str, notes: str = "", fixed: dict | None = None) -> str:
+def render(
+    results: list[dict],
+    machine: str,
+    notes: str = "",
+    fixed: dict | None = None,
+    previous_rss: dict[str, float] | None = None,
+) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -167,8 +335,8 @@ def render(results: list[dict], machine: str, notes: str = "", fixed: dict | Non
             lines.append(f"- {r['label']}: measured {r['measured']} at commit `{r.get('commit', '?')}`")
     lines.append("")
     lines += [
-        "| size | events (30 d) | backfill 29 d (s) | backfill peak RSS (MB) | nightly day at full history (s, in-process) | nightly wall incl. start-up (s) | nightly peak RSS (MB) | compaction night (s, in-process) | warehouse (MB) | load (before → after) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| size | events (30 d) | backfill 29 d (s) | backfill peak RSS (MB) | nightly day at full history (s, in-process) | nightly wall incl. start-up (s) | nightly peak RSS (MB) | warehouse + vault (MB) | load (before → after) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         b, n = r["backfill"], r["nightly"]
@@ -176,7 +344,7 @@ def render(results: list[dict], machine: str, notes: str = "", fixed: dict | Non
         lines.append(
             f"| {r['label']} | {r['events_total']:,} | {b['wall_s']:.0f} | {b['rss_mb']:.0f} | "
             f"{n['in_process_s']:.1f} (runs: {runs}) | {n['wall_s']:.1f} | {n['rss_mb']:.0f} | "
-            f"{r['compaction_night']['in_process_s']:.1f} | {n['warehouse_mb']:.0f} | "
+            f"{n['warehouse_mb']:.0f} + {n.get('vault_mb', 0):.0f} | "
             f"{n['load_before']} → {n['load_after']} |"
         )
     lines += ["", "## Targets", "", "| target | measured | how | met |", "|---|---|---|---|"]
@@ -220,11 +388,8 @@ def render(results: list[dict], machine: str, notes: str = "", fixed: dict | Non
     lines.append(
         "| **sum of steps** | " + " | ".join(f"**{sum(r['nightly']['steps'].values()):.1f}**" for r in results) + " |"
     )
-    lines.append(
-        "| compaction/warehouse_compaction on the compaction night | "
-        + " | ".join(f"{r['compaction_night']['steps'].get('compaction__warehouse_compaction', 0):.2f}" for r in results)
-        + " |"
-    )
+
+    lines += render_erasure(results, previous_rss)
 
     lines += [
         "",

@@ -13,10 +13,15 @@ which excludes process start-up), the per-step durations of that nightly run fro
 instance (`get_run_step_stats`), ingestion against DuckDB's parser limit on the same files
 (baseline a), the pandas baseline (b, not at 3M unless --pandas-3m), and the machine load.
 
-The nightly day is run `--repeats` times, each from the same post-backfill warehouse, and the
-median is reported (other processes share this machine; timings are noisy). With `--one-core`
+The commands run against a working inbox (bench/cache/<size>/run/inbox, hard-linked from the
+generated one), because a night with an erasure redacts retained inbox files in place; the generated
+inbox is never changed. The nightly day is run `--repeats` times, each from the same post-backfill
+state (the warehouse, its identity vault and the working inbox's event files, `bench.measure.save_state`),
+and the median is reported (other processes share this machine; timings are noisy). With `--one-core`
 the nightly day also runs pinned to one core (`taskset -c 0`), for the parallel fraction in
-docs/scaling.md. The post-backfill warehouse and Dagster instance are kept under
+docs/scaling.md. The erasure series (bench/erasure.py; `--no-erasure-series` skips it) runs the
+nightly day three more times from that state, with no, one and 10,000 new erasures in the day's
+folder. The post-backfill warehouse, vault, working inbox and Dagster instance are kept under
 bench/cache/<size>/backfilled/; `--reuse` starts from there instead of backfilling again.
 Beside the sizes it measures the night's fixed cost (the same job on a 1,000-account, 3-day inbox)
 and two floors under the targets: the day's bare load into a DuckDB file (no validation) and one read
@@ -44,13 +49,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the `bench` modules, run as a script
 
+from bench.erasure import erasure_series  # noqa: E402
 from bench.floors import fixed_cost, ingestion_vs_parser, read_text_columns  # noqa: E402
 from bench.measure import (  # noqa: E402
     ROOT,
     SIZES,
     START,
+    WAREHOUSE,
     backfill_command,
     cli_env,
+    copy_run_dir,
+    database_files,
     day_peaks,
     day_seconds,
     generate,
@@ -59,9 +68,11 @@ from bench.measure import (  # noqa: E402
     loadavg,
     median_run,
     nightly,
+    save_state,
     timed,
+    working_inbox,
 )
-from bench.report import write_results  # noqa: E402
+from bench.report import previous_peak_rss, write_results  # noqa: E402
 
 
 def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: argparse.Namespace) -> dict:
@@ -71,14 +82,17 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
     plan = json.loads((inbox / "_plan" / "plan.json").read_text())
     work, kept = cache / "run", cache / "backfilled"
     last = START + timedelta(days=days - 1)
-    env = cli_env(inbox, work)
+    env = cli_env(work / "inbox", work)
     shutil.rmtree(work, ignore_errors=True)
-    if label in args.reuse and (kept / "done.json").exists():
-        shutil.copytree(kept, work)
+    # A kept backfill has its own working inbox (kept/inbox, redacted by the backfill's erasures); one
+    # kept before the identity vault and the in-place redaction has none and is not reused.
+    if label in args.reuse and (kept / "done.json").exists() and (kept / "inbox").is_dir():
+        copy_run_dir(kept, work)
         backfill = json.loads((kept / "done.json").read_text())
         print(f"  reusing the backfill of {backfill['finished']}", flush=True)
     else:
         work.mkdir(parents=True)
+        working_inbox(inbox, work)
         load_before = loadavg()
         wall, rss, out = timed(backfill_command(last), env)
         per_day = day_seconds(out)
@@ -93,11 +107,12 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
             "finished": time.strftime("%Y-%m-%d %H:%M"),
             "last_day_steps": last_run_steps(work)["steps"],
         }
-        shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(work, kept, ignore=shutil.ignore_patterns("reports"))
+        copy_run_dir(work, kept)
         (kept / "done.json").write_text(json.dumps(backfill, indent=1))
-    snapshot = cache / "before_last.duckdb"
-    shutil.copyfile(work / "warehouse.duckdb", snapshot)
+    # The post-backfill state every night below starts from: the warehouse, its vault and the
+    # working inbox's event files (hard links: a night's redaction replaces files, never writes them).
+    snapshot = cache / "before_last"
+    save_state(work, snapshot)
 
     runs = []
     for i in range(args.repeats):
@@ -106,11 +121,10 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
               f"{run['rss_mb']:.0f} MB peak RSS (load {run['load_before']} -> {run['load_after']})", flush=True)  # fmt: skip
         runs.append(run)
     one_core = nightly(env, work, snapshot, last, one_core=True) if args.one_core else None
-    compaction_night = nightly(env, work, snapshot, last, compact=True)
-    print(f"  compaction night: {compaction_night['in_process_s']:.1f} s in process, "
-          f"{compaction_night['rss_mb']:.0f} MB peak RSS", flush=True)  # fmt: skip
-    ingest = ingestion_vs_parser(inbox, snapshot, last)
-    verification = read_text_columns(snapshot)
+    erasure = erasure_series(env, work, snapshot, last, plan) if args.erasure_series else None
+    warehouse_before = snapshot / WAREHOUSE
+    ingest = ingestion_vs_parser(inbox, warehouse_before, last)
+    verification = read_text_columns(warehouse_before)
     result = {
         "label": label,
         "accounts": accounts,
@@ -120,10 +134,10 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
         "nightly_runs": runs,
         "nightly": median_run(runs),
         "one_core": one_core,
-        "compaction_night": compaction_night,
+        "erasure_nights": erasure,
         "ingest": ingest,
         "verification": verification,
-        "snapshot_mb": snapshot.stat().st_size / 1e6,
+        "snapshot_mb": sum(f.stat().st_size for f in database_files(warehouse_before)) / 1e6,
         "measured": time.strftime("%Y-%m-%d %H:%M"),
         "commit": git_commit(),
     }
@@ -135,7 +149,7 @@ def bench_size(label: str, accounts: int, days: int, cache_root: Path, args: arg
             result["pandas"] = {"wall_s": wall, "rss_mb": rss, **json.loads(out.strip().splitlines()[-1])}
         except RuntimeError as exc:
             result["pandas"] = {"error": str(exc).splitlines()[0]}
-    snapshot.unlink(missing_ok=True)
+    shutil.rmtree(snapshot, ignore_errors=True)
     print(
         json.dumps({k: v for k, v in result.items() if k not in ("nightly_runs",)}, indent=1, default=str), flush=True
     )
@@ -163,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="nightly runs per size (median reported)")
     parser.add_argument("--one-core", action="store_true", help="also run the nightly day on one core")
     parser.add_argument(
+        "--no-erasure-series",
+        dest="erasure_series",
+        action="store_false",
+        help="skip the erasure nights (the last day with no, one and 10,000 new erasures; bench/erasure.py)",
+    )
+    parser.add_argument(
         "--reuse",
         nargs="?",
         const="all",
@@ -181,7 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--notes", default="", help="a paragraph placed under the header of results.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="the previous run's results, for the erasure nights' peak RSS target "
+        "(default: --out before it is rewritten, else bench/results.md)",
+    )
     args = parser.parse_args(argv)
+    previous = args.previous or (args.out if args.out.exists() else ROOT / "bench" / "results.md")
+    previous_rss = previous_peak_rss(previous.read_text()) if previous.exists() else {}
     args.reuse = set(args.sizes.split(",")) if args.reuse == "all" else set(filter(None, args.reuse.split(",")))
     results_file = args.cache / "results.json"
     sizes = args.sizes.split(",")
@@ -202,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = json.loads(fixed_file.read_text()) if args.keep and fixed_file.exists() else None
         fixed = kept if kept is not None and kept.get("commit") == commit else None
     machine = f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
-    print(write_results(args.out, results, machine, args.notes, fixed))
+    print(write_results(args.out, results, machine, args.notes, fixed, previous_rss))
     return 0
 
 

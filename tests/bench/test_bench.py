@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import importlib.util
+import json
 import math
+import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from bench import floors, measure, report
+from assets.landing.ingest import ingest_day
+from bench import erasure, floors, measure, report
+from pipelines.clock import end_of_day
+from pipelines.warehouse import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +53,6 @@ def result(label: str, accounts: int, nightly_s: float, **over) -> dict:
         "nightly_runs": [run],
         "nightly": run,
         "one_core": None,
-        "compaction_night": {**run, "in_process_s": nightly_s + 1},
         "ingest": {
             "lines": 1000,
             "parser_s": 1.0,
@@ -226,3 +233,165 @@ def test_results_md_holds_only_the_latest_run(bench, tmp_path, monkeypatch):
     text = out.read_text()
     assert "| 1m |" in text and "| 100k |" not in text and "| 3m |" not in text
     assert text.count("# Benchmark results") == 1
+
+
+# -- the erasure series (bench/erasure.py) ---------------------------------------------------------
+
+TINY_LAST = date(2026, 9, 3)
+
+
+@pytest.fixture(scope="module")
+def tiny_inbox(tmp_path_factory) -> Path:
+    """A generated 50-account, 3-day inbox: the cache's original files (never run against)."""
+    out = tmp_path_factory.mktemp("tiny") / "inbox"
+    cmd = [sys.executable, "-m", "pipelines", "generate", "--out", str(out), "--accounts", "50", "--days", "3"]
+    subprocess.run([*cmd, "--start", "2026-09-01", "--seed", "1", "--quiet"], cwd=ROOT, check=True)
+    return out
+
+
+def fingerprint(tree: Path) -> dict[str, tuple[str, int]]:
+    """Every file of a tree: its content's digest and its inode."""
+    return {
+        str(f.relative_to(tree)): (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_ino)
+        for f in sorted(tree.rglob("*"))
+        if f.is_file()
+    }
+
+
+def day_lines(folder: Path) -> dict[str, list[bytes]]:
+    """Each event file's lines (decompressed), by file name."""
+    out = {}
+    for f in sorted(folder.iterdir()):
+        data = f.read_bytes()
+        out[f.name] = erasure.split_lines(gzip.decompress(data) if f.name.endswith(".gz") else data)
+    return out
+
+
+def test_erasure_variants_are_built_in_the_linked_copy_only(tiny_inbox, tmp_path):
+    """`none` drops every deletion line and keeps every other one; `one` adds exactly one line, a
+    deletion the pipeline accepts, of an account the inbox creates and never deletes; the generated
+    (cached) files keep their bytes and inodes."""
+    plan = json.loads((tiny_inbox / "_plan" / "plan.json").read_text())
+    before = fingerprint(tiny_inbox)
+    original = day_lines(tiny_inbox / "events" / TINY_LAST.isoformat())
+    deletions = sum(erasure.is_deletion(line) for lines in original.values() for line in lines)
+    assert deletions >= 1  # the generated day has deletions to remove
+    work = tmp_path / "run"
+    inbox = measure.working_inbox(tiny_inbox, work)
+    folder = inbox / "events" / TINY_LAST.isoformat()
+    everything = b"\n".join(line for day in sorted((tiny_inbox / "events").iterdir()) for lines in
+                             day_lines(day).values() for line in lines)  # fmt: skip
+
+    built = {}
+    for variant in erasure.VARIANTS:
+        measure.link_tree(tiny_inbox / "events", inbox / "events")  # each variant from a fresh copy
+        built[variant] = (erasure.build_variant(folder, variant, plan, TINY_LAST), day_lines(folder))
+
+    done, none = built["none"]
+    assert done["deletion_lines_removed"] == deletions and done["erasures_added"] == 0
+    assert set(none) == set(original)
+    for name, lines in original.items():
+        assert none[name] == [line for line in lines if not erasure.is_deletion(line)]  # in order, byte for byte
+    assert not any(b"Account Deleted" in line for lines in none.values() for line in lines)
+
+    done, one = built["one"]
+    assert done["erasures_added"] == 1
+    assert {k: v for k, v in one.items() if k != erasure.EXTRA_FILE} == none
+    (line,) = one[erasure.EXTRA_FILE]
+    event = json.loads(line)
+    assert event["event"] == "Account Deleted" and event["type"] == "track"
+    account = event["userId"].encode()
+    assert b'"userId":"' + account + b'","timestamp"' in everything  # the inbox has its events ...
+    assert b'"event":"Account Created","userId":"' + account + b'"' in everything  # ... and creates it
+    assert b'"event":"Account Deleted","userId":"' + account + b'"' not in everything  # never deletes it
+
+    # the pipeline accepts it on the day: ingest the `one` folder into an empty warehouse
+    measure.link_tree(tiny_inbox / "events", inbox / "events")
+    erasure.build_variant(folder, "one", plan, TINY_LAST)
+
+    with connect(tmp_path / "w.duckdb", "test-key") as con:
+        ingest_day(con, inbox, TINY_LAST)
+        accepted = con.execute(
+            "SELECT count(*) FROM keyed.events WHERE message_id = ? AND event = 'Account Deleted'", [event["messageId"]]
+        ).fetchall()[0][0]
+        rejected = con.execute("SELECT count(*) FROM keyed.rejected WHERE source_file = ?", [erasure.EXTRA_FILE])
+        assert (accepted, rejected.fetchall()[0][0]) == (1, 0)
+    assert datetime.fromisoformat(event["timestamp"]) <= end_of_day(TINY_LAST)  # an erasure of the day (CONTRACT 5)
+
+    done, ten = built["ten_thousand"]
+    live = erasure.live_accounts(plan)
+    assert done["erasures_added"] == erasure.ten_thousand_count(len(live)) == len(live) // 2
+    extra = [json.loads(x)["userId"] for x in ten[erasure.EXTRA_FILE]]
+    assert len(set(extra)) == len(extra) == done["erasures_added"] and set(extra) <= set(live)
+
+    assert fingerprint(tiny_inbox) == before  # the cached files: same bytes, same inodes
+
+
+def test_state_snapshot_restores_both_databases_and_the_inbox_events(tmp_path):
+    """The nightly runs start from one state: the warehouse, its vault (WALs gone) and the inbox's
+    event files as they were, even after a run replaced a file by rename."""
+    work, snap = tmp_path / "run", tmp_path / "before_last"
+    (work / "inbox" / "events" / "d").mkdir(parents=True)
+    warehouse, vault = measure.database_files(work / measure.WAREHOUSE)
+    assert vault.name == "warehouse.vault.duckdb"
+    warehouse.write_bytes(b"history")
+    vault.write_bytes(b"vault")
+    event = work / "inbox" / "events" / "d" / "a.jsonl"
+    event.write_bytes(b"line\n")
+    measure.save_state(work, snap)
+    # a night: both files change, WALs are left, the event file is redacted by rename
+    warehouse.write_bytes(b"history, changed")
+    vault.write_bytes(b"vault, compacted")
+    for db in (warehouse, vault):
+        measure.wal_of(db).write_bytes(b"")
+    (work / "inbox" / "events" / "d" / "a.jsonl.new").write_bytes(b"redacted\n")
+    (work / "inbox" / "events" / "d" / "a.jsonl.new").replace(event)
+    measure.restore_state(snap, work)
+    assert warehouse.read_bytes() == b"history" and vault.read_bytes() == b"vault"
+    assert not measure.wal_of(warehouse).exists() and not measure.wal_of(vault).exists()
+    assert event.read_bytes() == b"line\n"
+    assert event.stat().st_ino == (snap / "events" / "d" / "a.jsonl").stat().st_ino  # a link, not a copy
+
+
+def erasure_nights(none_s: float, one_s: float, ten_s: float, *, one_compacted=("vault",), rss=900.0) -> dict:
+    def night(t: float, n: int, compacted) -> dict:
+        steps = {erasure.PURGE_STEP: 0.5, erasure.REGISTER_STEP: 1.0, erasure.FULLY_PURGED_STEP: 0.25,
+                 erasure.COMPACTION_STEP: 0.1}  # fmt: skip
+        return {"in_process_s": t, "wall_s": t + 4, "rss_mb": rss, "erasures_added": n, "compacted": list(compacted),
+                "inbox_rewrites": 1 if n else 0, "inbox_lines_redacted": n, "steps": steps}  # fmt: skip
+
+    return {
+        "none": night(none_s, 0, []),
+        "one": night(one_s, 1, one_compacted),
+        "ten_thousand": night(ten_s, 10_000, ["vault"]),
+    }
+
+
+def erasure_verdicts(r: dict, previous: dict | None = None) -> list[bool | None]:
+    return [met for _, _, _, met in report.erasure_targets([r], previous)]
+
+
+def test_erasure_targets_at_their_boundaries():
+    at = result("1m", 10**6, 30.0, erasure_nights=erasure_nights(20.0, 22.0, 30.0))
+    # one/none exactly 1.1x; purge + register + check = 1.75 s; ten - none exactly 10 s; no earlier RSS
+    assert erasure_verdicts(at) == [True, True, True, None]
+    assert erasure_verdicts(at, {"1m": 900.0}) == [True, True, True, True]
+    over = result("1m", 10**6, 30.0, erasure_nights=erasure_nights(20.0, 22.01, 30.01, rss=901.0))
+    assert erasure_verdicts(over, {"1m": 900.0}) == [False, True, False, False]
+    whole = result(
+        "1m", 10**6, 30.0, erasure_nights=erasure_nights(20.0, 20.0, 20.0, one_compacted=("vault", "warehouse"))
+    )
+    assert erasure_verdicts(whole)[0] is False  # a whole-warehouse copy fails it at any speed
+
+
+def test_erasure_section_is_rendered_and_its_peak_rss_read_back_as_the_previous_run():
+    r = result("100k", 10**5, 9.0, erasure_nights=erasure_nights(10.0, 10.5, 14.0, rss=750.0))
+    text = report.render([r], "2 cores")
+    assert report.ERASURE_HEADING in text
+    assert "| 100k | one | 1 | 10.5 | 14.5 | 0.50 | 1.00 | 0.25 | 1.75 | 0.10 | vault | 1 (1) | 750 |" in text
+    assert "| 100k | 1.05× | +4.0 |" in text
+    assert "no earlier figure" in text
+    assert report.previous_peak_rss(text) == {"100k": 750.0}  # the erasure nights' own figure
+    plain = report.render([result("100k", 10**5, 9.0)], "2 cores")
+    assert report.ERASURE_HEADING not in plain  # --no-erasure-series: no section
+    assert report.previous_peak_rss(plain) == {"100k": 1000.0}  # before the series: the nightly run's
