@@ -131,6 +131,9 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "cache")
     parser.add_argument("--dump", type=Path, help="also write every statement, in order, to this TSV file")
+    parser.add_argument(
+        "--variant", choices=("none", "one", "ten_thousand"), help="the night of an erasure series (bench/erasure.py)"
+    )
     args = parser.parse_args()
     if args.dump:
         global SQL_CHARS
@@ -143,6 +146,14 @@ def main() -> int:
         sys.exit(f"the backfill under {kept} has no working inbox (kept before the vault): run bench/run.py again")
     work = cache / "profile"
     copy_run_dir(kept, work)  # the warehouse, its vault, the inbox as the backfill left it
+    last = START + timedelta(days=args.days - 1)
+    if args.variant:
+        import json
+
+        from bench.erasure import build_variant
+
+        plan = json.loads((cache / "inbox" / "_plan" / "plan.json").read_text())
+        print(build_variant(work / "inbox" / "events" / last.isoformat(), args.variant, plan, last))
     os.environ.update(cli_env(work / "inbox", work))
     os.environ["COMPLIANCE_HASH_KEY"] = KEY
 
@@ -160,7 +171,6 @@ def main() -> int:
     from pipelines import config
     from pipelines.runner import run_days
 
-    last = START + timedelta(days=args.days - 1)
     SAMPLER.start()
     started = time.perf_counter()
     outcomes = run_days(config.load_settings(), [last], lambda i, n, o: None)
