@@ -110,7 +110,6 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return head + "".join("| " + " | ".join(_cell(v) for v in row) + " |\n" for row in rows)
 
 
-
 def short_key(column: str) -> str:
     """SQL for a shortened key in previews: enough to find a row, never an identity."""
     return f"left({column}, 12) || '…'"

@@ -60,7 +60,5 @@ def compact_if_due(warehouse: Warehouse, day: date, delay_days: int = 0) -> list
                 [day, stats["bytes_before"], stats["bytes_after"], database],
             )
             con.execute("COMMIT")
-        results.append(
-            CompactionResult(database, True, requests, oldest, stats["bytes_before"], stats["bytes_after"])
-        )
+        results.append(CompactionResult(database, True, requests, oldest, stats["bytes_before"], stats["bytes_after"]))
     return results

@@ -32,7 +32,6 @@ EVENT_ORDER = "occurred_at, arrival_date, source_file, line_number"
 EVENT_ORDER_DESC = "occurred_at DESC, arrival_date DESC, source_file DESC, line_number DESC"
 
 
-
 def install_as_of_views(con: duckdb.DuckDBPyConnection, day: date) -> None:
     """Create the TEMP views of the module docstring for day `day` on this connection."""
     # Literals built from a date / an aware datetime we computed: no input reaches this SQL.

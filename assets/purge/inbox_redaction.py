@@ -28,6 +28,7 @@ arrival days after the run's day are left to their own run, so a re-run never ch
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import re
@@ -40,8 +41,8 @@ import duckdb
 import pyarrow as pa
 
 from assets.landing.contract import PERSONAL_PROPERTIES
-from assets.landing.inbox_files import Rewrite, finish_rewrites, inbox_folders, rewrite_files, visible
-from assets.purge.inbox_scan import scan_inbox
+from assets.landing.inbox_files import Rewrite, arrival_day, finish_rewrites, inbox_folders, rewrite_files, visible
+from assets.purge.inbox_scan import forget_targets, scan_inbox
 from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
 
 #: What a whole line becomes when its identifiers cannot be replaced where they stand.
@@ -116,14 +117,18 @@ def _line_hits(con: duckdb.DuckDBPyConnection, lines: list[str]) -> dict[int, li
                     UNION ALL SELECT n, unnest(regexp_extract_all(erasure_unescape(raw), {sql_literal(EMAIL_TOKEN_RE)}))
                               FROM strings WHERE contains(raw, chr(92))
                 ) WHERE erasure_candidate(tok)
-            ), keyed AS (
-                SELECT n, tok, 'account_id' AS kind, hmac_subject(tok) AS key FROM tokens
+            ), keyed AS (  -- each distinct token is hashed once, however many lines hold it
+                SELECT tok, 'account_id' AS kind, hmac_subject(tok) AS key FROM (SELECT DISTINCT tok FROM tokens)
                 UNION ALL
-                SELECT n, tok, 'email', hmac_email(tok) FROM tokens WHERE contains(tok, '@') AND norm_email(tok) <> ''
+                SELECT tok, 'email', hmac_email(tok) FROM (SELECT DISTINCT tok FROM tokens)
+                WHERE contains(tok, '@') AND norm_email(tok) <> ''
+            ), hits AS (
+                SELECT k.tok, k.kind, k.key, t.subject_key
+                FROM keyed k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
             )
-            SELECT DISTINCT k.n, k.tok, k.kind, k.key, t.subject_key
-            FROM keyed k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
-            ORDER BY k.n, length(k.tok) DESC, k.tok, t.subject_key
+            SELECT DISTINCT l.n, h.tok, h.kind, h.key, h.subject_key
+            FROM tokens l JOIN hits h USING (tok)
+            ORDER BY l.n, length(h.tok) DESC, h.tok, h.subject_key
             """
         ).fetchall()
     finally:
@@ -155,10 +160,13 @@ def _parse_object(text: str):
     return json.loads(text, object_pairs_hook=_Obj, parse_float=_Raw, parse_int=_Raw, parse_constant=_reject_constant)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _dump_string(value: str) -> str:
     text = json.dumps(value, ensure_ascii=False)
     # a lone surrogate (written as an escape in the line) cannot be UTF-8: it stays an escape
-    return json.dumps(value) if any("\ud800" <= c <= "\udfff" for c in text) else text
+    return json.dumps(value) if _SURROGATE.search(text) else text
 
 
 def _dump(value) -> str:
@@ -174,12 +182,17 @@ def _dump(value) -> str:
     return json.dumps(value)  # true, false, null
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _standing(tok: str) -> re.Pattern:
+    """The token where it stands whole: not inside a longer word."""
+    return re.compile(rf"(?<![\w]){re.escape(tok)}(?![\w])")
+
+
 def _replace_tokens(text: str, replacements: dict[str, str]) -> str:
     """Every occurrence of a token that stands whole (not inside a longer word) replaced."""
     for tok in sorted(replacements, key=lambda t: (-len(t), t)):
-        if tok not in text:
-            continue
-        text = re.sub(rf"(?<![\w]){re.escape(tok)}(?![\w])", lambda _m, r=replacements[tok]: r, text)
+        if tok in text:
+            text = _standing(tok).sub(lambda _m, r=replacements[tok]: r, text)
     return text
 
 
@@ -260,20 +273,37 @@ def _encoded(text: str, gz: bool) -> bytes:
     return gzip.compress(data, mtime=0) if gz else data
 
 
-def _redact_file(
-    con: duckdb.DuckDBPyConnection, path: Path
-) -> tuple[bytes, list[tuple[int, str, str, int, bool]]] | None:
-    """(new content, [(line number, subject_key, kind, tokens replaced, whole line)]) or None."""
+@dataclass
+class _File:
+    """A retained file being redacted: its lines, and the targets found on them."""
+
+    relative: str
+    path: Path
+    lines: list[str]
+    gz: bool
+    as_text: bool
+    hits: dict[int, list[tuple[str, str, str, str]]] = field(default_factory=dict)
+
+
+def _read(relative: str, path: Path) -> _File | None:
     decoded = _decoded(path)
     if decoded is None:
         return None
     text, gz, as_text = decoded
-    lines = text.split("\n")
-    hits = _line_hits(con, lines)
-    if not hits:
-        return None
+    return _File(relative, path, text.split("\n"), gz, as_text)
+
+
+def _hits_on(con: duckdb.DuckDBPyConnection, f: _File, numbers: list[int] | None) -> None:
+    """f.hits for the lines of `numbers` (0-based; None: every line)."""
+    numbers = list(range(len(f.lines))) if numbers is None else [n for n in numbers if n < len(f.lines)]
+    found = _line_hits(con, [f.lines[n] for n in numbers])
+    f.hits = {numbers[i]: hits for i, hits in found.items()}
+
+
+def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[bytes, list[tuple[int, str, str, int, bool]]]:
+    """(new content, [(line number, subject_key, kind, tokens replaced, whole line)]) of a file with hits."""
     changed: dict[int, str] = {}
-    for n, found in hits.items():
+    for n, found in f.hits.items():
         replacements: dict[str, str] = {}
         own: set[str] = set()
         for tok, kind, key, _subject in found:
@@ -282,20 +312,75 @@ def _redact_file(
                 own.add(tok)
             else:
                 replacements.setdefault(tok, email_replacement(key))
-        changed[n] = redact_line(lines[n], replacements, own, as_text=as_text)
+        changed[n] = redact_line(f.lines[n], replacements, own, as_text=f.as_text)
     order = sorted(changed)
     # Verify: a line that still holds a target (an escape its text hides) is replaced whole.
     whole = {order[i] for i in _line_hits(con, [changed[n] for n in order])}
     records: list[tuple[int, str, str, int, bool]] = []
+    lines = list(f.lines)
     for n in order:
         lines[n] = ERASED_LINE if n in whole else changed[n]
         counts: dict[tuple[str, str], int] = {}
-        for _tok, kind, _key, subject_key in hits[n]:
+        for _tok, kind, _key, subject_key in f.hits[n]:
             counts[(subject_key, kind)] = counts.get((subject_key, kind), 0) + 1
         records += [
             (n + 1, subject_key, kind, count, n in whole) for (subject_key, kind), count in sorted(counts.items())
         ]
-    return _encoded("\n".join(lines), gz), records
+    return _encoded("\n".join(lines), f.gz), records
+
+
+def _own_lines(con: duckdb.DuckDBPyConnection, folder: str) -> dict[str, list[int]]:
+    """{file name: 0-based line numbers} of the erased subjects' own lines in an arrival folder,
+    from the keyed history (accepted and rejected lines keyed by their userId)."""
+    day = arrival_day(folder)
+    if day is None:
+        return {}
+    own: dict[str, list[int]] = {}
+    for name, line in con.execute(
+        """SELECT source_file, line_number FROM keyed.events
+           WHERE arrival_date = $day AND subject_key IN (SELECT subject_key FROM _erased)
+           UNION
+           SELECT source_file, line_number FROM keyed.rejected
+           WHERE arrival_date = $day AND line_number > 0 AND subject_key IN (SELECT subject_key FROM _erased)
+           ORDER BY ALL""",
+        {"day": day},
+    ).fetchall():
+        own.setdefault(name, []).append(line - 1)
+    return own
+
+
+def _folder_targets(con: duckdb.DuckDBPyConnection, folder: str) -> dict[tuple[str, str], int | None]:
+    """{(kind, key): lines holding it} of the targets the folder's scan found (``ops.inbox_keys``)."""
+    return {
+        (kind, key): lines
+        for kind, key, lines in con.execute(
+            """SELECT DISTINCT t.kind, t.key, k.lines FROM ops.inbox_keys k
+               JOIN _targets t ON t.kind = k.kind AND unhex(t.key) = k.key WHERE k.folder = ?""",
+            [folder],
+        ).fetchall()
+    }
+
+
+def _find_lines(con: duckdb.DuckDBPyConnection, folder: str, files: list[tuple[str, Path]]) -> list[_File]:
+    """The folder's files with the lines that hold a target.
+
+    The erased subjects' own lines are known from the keyed history, so only they are tokenised
+    first. When they hold every line of the folder that holds a target (the folder's scan counted
+    them, ``ops.inbox_keys.lines``), nothing else does; otherwise (an identifier in another line's
+    free text, a line the history does not key) every line of every file is tokenised."""
+    own = _own_lines(con, folder)
+    read = [f for f in (_read(relative, path) for relative, path in files) if f is not None]
+    found: dict[tuple[str, str], int] = {}
+    for f in read:
+        numbers = own.get(f.relative.split("/", 1)[1] if "/" in f.relative else f.relative, [])
+        _hits_on(con, f, numbers)
+        for hits in f.hits.values():
+            for kind, key in {(kind, key) for _tok, kind, key, _s in hits}:
+                found[(kind, key)] = found.get((kind, key), 0) + 1
+    if any(lines is None or found.get(target, 0) < lines for target, lines in _folder_targets(con, folder).items()):
+        for f in read:
+            _hits_on(con, f, None)
+    return [f for f in read if f.hits]
 
 
 _RECORD_COLUMNS = ("run_date", "folder", "path", "line_number", "subject_key", "kind", "replaced", "whole_line")
@@ -326,13 +411,10 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
             continue
         rewrites: list[Rewrite] = []
         recorded: list[tuple] = []
-        for relative, path in folders[folder]:
-            redacted = _redact_file(con, path)
-            if redacted is None:
-                continue
-            content, records = redacted
-            rewrites.append(Rewrite(relative, path, content))
-            recorded += [(day, folder, relative, *r) for r in records]
+        for f in _find_lines(con, folder, folders[folder]):
+            content, records = _redacted(con, f)
+            rewrites.append(Rewrite(f.relative, f.path, content))
+            recorded += [(day, folder, f.relative, *r) for r in records]
         if not rewrites:
             continue
         con.execute("BEGIN TRANSACTION")
@@ -347,6 +429,7 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
             con.execute("ROLLBACK")
             raise
         rewrite_files(con, day, rewrites)
+        forget_targets(con, folder, folders[folder])
         result.files += len(rewrites)
         result.lines += len({(r[2], r[3]) for r in recorded})
         result.whole_lines += len({(r[2], r[3]) for r in recorded if r[7]})

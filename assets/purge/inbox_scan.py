@@ -29,7 +29,7 @@ from assets.purge.tokens import (
 )
 
 
-def _manifest(files: list[tuple[str, Path]]) -> str:
+def folder_manifest(files: list[tuple[str, Path]]) -> str:
     entries = []
     for relative, path in files:
         try:
@@ -71,14 +71,23 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
         con.execute("DELETE FROM ops.inbox_scans WHERE folder IN (SELECT unnest(?::VARCHAR[]))", [gone])
     scanned = 0
     for folder, files in sorted(folders.items()):
-        manifest = _manifest(files)
+        manifest = folder_manifest(files)
         if cached.get(folder) == manifest:
             continue
-        con.execute("CREATE OR REPLACE TEMP TABLE _inbox_tokens (kind VARCHAR, tok VARCHAR)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _inbox_tokens (n BIGINT, kind VARCHAR, tok VARCHAR)")
+        first = 0
         for _, path in files:
             # One row per line (split exactly as string_split(content, chr(10)) would), so that
-            # DuckDB spreads the tokenising over every core instead of one row holding the file.
-            lines = pa.table({"line": pa.array(_read_text(path).split("\n"), type=pa.large_string())})
+            # DuckDB spreads the tokenising over every core instead of one row holding the file;
+            # `n` numbers the folder's lines, so that each key's lines can be counted.
+            text = _read_text(path).split("\n")
+            lines = pa.table(
+                {
+                    "n": pa.array(range(first, first + len(text)), pa.int64()),
+                    "line": pa.array(text, type=pa.large_string()),
+                }
+            )
+            first += len(text)
             con.register("_inbox_lines", lines)
             try:
                 _tokens_of_file(con)
@@ -101,52 +110,81 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
 
 
 def _tokens_of_file(con: duckdb.DuckDBPyConnection) -> None:
-    """TEMP _inbox_tokens(kind, tok) of the lines in _inbox_lines: the userIds ('account_id'), the
+    """TEMP _inbox_tokens(n, kind, tok) of the lines in _inbox_lines: the userIds ('account_id'), the
     e-mail-like tokens ('email') and the other tokens of the line ('word': its words and JSON
     strings), wherever they stand, valid JSON or not. One regular expression a pass over the lines:
     building each line's token list (``erasure_pieces``) costs three times as much."""
     con.execute(
         f"""
         INSERT INTO _inbox_tokens
-        WITH lines AS (SELECT line FROM _inbox_lines),
+        WITH lines AS (SELECT n, line FROM _inbox_lines),
         user_ids AS (
-            SELECT unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
+            SELECT n, unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
             FROM lines WHERE contains(line, '"userId"')
         ), emails AS (
-            SELECT unnest(regexp_extract_all(line, {sql_literal(EMAIL_TOKEN_RE)})) AS tok
+            SELECT n, unnest(regexp_extract_all(line, {sql_literal(EMAIL_TOKEN_RE)})) AS tok
             FROM lines WHERE contains(line, '@')
         ), strings AS (
-            SELECT unnest(regexp_extract_all(line, {sql_literal(JSON_STRING_RE)}, 1)) AS raw FROM lines
+            SELECT n, unnest(regexp_extract_all(line, {sql_literal(JSON_STRING_RE)}, 1)) AS raw FROM lines
         ), words AS (
-            SELECT unnest(regexp_extract_all(line, {sql_literal(WORD_RE)})) AS tok FROM lines
+            SELECT n, unnest(regexp_extract_all(line, {sql_literal(WORD_RE)})) AS tok FROM lines
             UNION ALL
-            SELECT unnest(regexp_extract_all(line, {sql_literal(RUN_RE)})) FROM lines
+            SELECT n, unnest(regexp_extract_all(line, {sql_literal(RUN_RE)})) FROM lines
         )
-        SELECT DISTINCT kind, tok FROM (
-            SELECT 'account_id' AS kind, erasure_unescape(raw) AS tok FROM user_ids
+        SELECT DISTINCT n, kind, tok FROM (
+            SELECT n, 'account_id' AS kind, erasure_unescape(raw) AS tok FROM user_ids
             UNION ALL
-            SELECT 'email', tok FROM emails
+            SELECT n, 'email', tok FROM emails
             UNION ALL
-            SELECT CASE WHEN contains(tok, '@') THEN 'email' ELSE 'word' END, tok
-            FROM (SELECT DISTINCT erasure_unescape(raw) AS tok FROM strings
-                  UNION SELECT tok FROM words)
+            SELECT n, CASE WHEN contains(tok, '@') THEN 'email' ELSE 'word' END, tok
+            FROM (SELECT DISTINCT n, erasure_unescape(raw) AS tok FROM strings
+                  UNION SELECT n, tok FROM words)
         )
         WHERE erasure_candidate(tok)
         """
     )
 
 
-#: The keys of a folder's tokens kept in ops.inbox_keys. A word is kept as an account id only when
-#: it is the subject_key of a subject the warehouse knows (an account id can only become a target
-#: once its subject's deletion is ingested): every word of every line would be millions of keys a
-#: folder, nearly all of them message ids, timestamps and free text.
+#: The keys of a folder's tokens kept in ops.inbox_keys, with the number of the folder's lines that
+#: hold each. A word is kept as an account id only when it is the subject_key of a subject the
+#: warehouse knows (an account id can only become a target once its subject's deletion is
+#: ingested): every word of every line would be millions of keys a folder, nearly all of them
+#: message ids, timestamps and free text.
 _INBOX_KEYS_SQL = """
-    WITH keyed AS (
-        SELECT DISTINCT kind, CASE kind WHEN 'email' THEN hmac_email(tok) ELSE hmac_subject(tok) END AS key
+    WITH hashed AS (  -- each distinct token hashed once
+        SELECT kind, tok, CASE kind WHEN 'email' THEN hmac_email(tok) ELSE hmac_subject(tok) END AS key
         FROM (SELECT DISTINCT kind, tok FROM _inbox_tokens)
     ), known AS (
         SELECT subject_key FROM keyed.events UNION SELECT subject_key FROM keyed.rejected
+    ), kept AS (
+        SELECT kind, tok, key FROM hashed WHERE kind <> 'word' OR key IN (SELECT subject_key FROM known)
     )
-    SELECT DISTINCT $folder, CASE kind WHEN 'word' THEN 'account_id' ELSE kind END, unhex(key) FROM keyed
-    WHERE kind <> 'word' OR key IN (SELECT subject_key FROM known)
+    SELECT $folder, CASE k.kind WHEN 'word' THEN 'account_id' ELSE k.kind END AS kind, unhex(k.key),
+           count(DISTINCT t.n)
+    FROM kept k JOIN _inbox_tokens t USING (kind, tok)
+    GROUP BY ALL
 """
+
+
+def forget_targets(con: duckdb.DuckDBPyConnection, folder: str, files: list[tuple[str, Path]]) -> None:
+    """After the redaction rewrote a folder's files: the targets' keys leave its cached keys, and its
+    manifest is the rewritten files', so the verifier does not read the folder again.
+
+    Sound because the redaction replaced every line that held a target, and checked each one it
+    changed (``inbox_redaction._redacted``). The file list is the one listed before the redaction: a
+    file that arrived since makes the folder's next manifest differ, and it is read then."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            """DELETE FROM ops.inbox_keys WHERE folder = ?
+               AND (kind, key) IN (SELECT (kind, unhex(key)) FROM _targets)""",
+            [folder],
+        )
+        con.execute(
+            "UPDATE ops.inbox_scans SET manifest = ?, scanned_at = now() WHERE folder = ?",
+            [folder_manifest(files), folder],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

@@ -94,7 +94,7 @@ def record_identifiers(con: duckdb.DuckDBPyConnection, day: date) -> int:
 
 
 def latest_day(con: duckdb.DuckDBPyConnection, day: date) -> date:
-    """"Now" for a run of `day`: the latest arrival day the warehouse holds, or `day` if later."""
+    """ "Now" for a run of `day`: the latest arrival day the warehouse holds, or `day` if later."""
     latest = con.execute("SELECT max(arrival_date) FROM keyed.events").fetchall()[0][0]
     return day if latest is None or latest < day else latest
 

@@ -135,4 +135,3 @@ def compact(database: Path) -> dict[str, int]:
     _stage("replaced")
     _fsync_path(database.parent)
     return {"bytes_before": before, "bytes_after": database.stat().st_size}
-

@@ -137,7 +137,6 @@ def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator
         _restore_memory_limit(con, before)
 
 
-
 def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
     """Open the warehouse with Prague time, the key macros and the schema in place."""
     if database.exists() and database.is_dir():

@@ -198,7 +198,8 @@ CREATE TABLE IF NOT EXISTS ops.inbox_scans (
 CREATE TABLE IF NOT EXISTS ops.inbox_keys (
     folder        VARCHAR NOT NULL,
     kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
-    key           BLOB NOT NULL               -- the 32 bytes of the subject_key or email_key of a token found there
+    key           BLOB NOT NULL,              -- the 32 bytes of the subject_key or email_key of a token found there
+    lines         BIGINT                      -- the folder's lines that hold it
 );
 -- Retained inbox event files rewritten in place to redact erased subjects (assets/landing/inbox_files.py):
 -- the file's size and mtime before and after, so a rewrite cut short is finished by the next run.

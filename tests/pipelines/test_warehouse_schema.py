@@ -71,7 +71,7 @@ def test_an_old_warehouse_is_upgraded_in_place_once_with_its_data_intact(tmp_pat
         assert _applied(con) == [(m.version, m.name) for m in migrations.available()]
         # the tables the old warehouse lacked are there, at their current layout
         assert _columns(con, "reports.daily_summary") and _columns(con, "ops.scan_values")
-        con.execute("INSERT INTO ops.inbox_keys VALUES ('events/2026-11-03', 'email', from_hex(repeat('cd', 32)))")
+        con.execute("INSERT INTO ops.inbox_keys VALUES ('events/2026-11-03', 'email', from_hex(repeat('cd', 32)), 1)")
         con.execute("INSERT INTO ops.inbox_scans VALUES ('events/2026-11-03', 'manifest-2', now())")
 
     # opened again: nothing runs a second time, the rebuilt cache stays

@@ -91,6 +91,11 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     for table in ("compaction_due", "compactions"):
         con.execute(f"ALTER TABLE ops.{table} ADD COLUMN IF NOT EXISTS database VARCHAR DEFAULT 'warehouse'")
+    # The inbox key cache counts each key's lines now (the redaction reads only the lines it must):
+    # forget the folders' scans, and the next scan of the inbox rebuilds it.
+    con.execute("ALTER TABLE ops.inbox_keys ADD COLUMN IF NOT EXISTS lines BIGINT")
+    con.execute("DELETE FROM ops.inbox_keys")
+    con.execute("DELETE FROM ops.inbox_scans")
     if not _is_table(con, "landing", "events"):
         return
     con.execute("DELETE FROM keyed.events")
