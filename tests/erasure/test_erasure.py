@@ -357,6 +357,27 @@ def test_status_is_pending_until_the_due_date_then_overdue_then_verified(env):
     ]
 
 
+def test_the_first_date_verified_survives_a_rerun_of_an_earlier_day(env):
+    """verified_on is the first date verified (CONTRACT 6): a re-run of a day before the deletion drops
+    the subject's row (it is not erased as of that day), and the next run of a later day gives it
+    back with that first date, not the later run's."""
+    account = unique("acc_")
+    env.write_events(
+        "2026-11-02", "part-0000.jsonl", [created(account, "2026-11-02T09:00:00+01:00", high_entropy_email())]
+    )
+    env.write_events("2026-11-03", "part-0000.jsonl", [deleted(account, "2026-11-03T18:00:00+01:00")])
+    subject = env.subject_key(account)
+    for day in ("2026-11-02", "2026-11-03", "2026-11-04"):
+        night(env, day)
+    assert register(env)[subject][:4] == ("verified", date(2026, 12, 3), None, date(2026, 11, 3))
+
+    night(env, "2026-11-02")
+    assert register(env) == {}
+    night(env, "2026-11-04")
+
+    assert register(env)[subject][:4] == ("verified", date(2026, 12, 3), None, date(2026, 11, 3))
+
+
 def test_a_deletion_is_seen_from_the_end_of_the_day_it_occurred_and_arrived(env):
     account = unique("acc_")
     # Arrives on Nov 2 but occurs 30 minutes after its end (accepted: within the hour).
