@@ -304,9 +304,9 @@ def test_past_the_due_date_an_unreadable_export_is_overdue_and_says_it_cannot_be
     account, mail = "acc_unreadable_2", "unreadable.two@example.cz"
     erased_subject(env, account, mail)
     folder = env.inbox / "snapshots" / "crm"
-    write_csv(folder, DAY, [["account_id"], ["acc_other"]])
+    write_csv(folder, DAY, [["account_id"], [account]])
     night(env, DAY, rules=True)
-    assert locations(env, account) == ("pending", [])  # the retained inbox folder holds it
+    assert locations(env, account) == ("pending", ["crm"])  # the CRM still holds it: not verified yet
     (folder / "2026-12-03.csv").write_bytes("account_id\nacc_\xe9\n".encode("latin-1"))
     night(env, "2026-12-03", rules=True)
     assert locations(env, account) == ("overdue", ["crm"])
