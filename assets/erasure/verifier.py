@@ -87,8 +87,8 @@ def add_unreadable_exports(con: duckdb.DuckDBPyConnection, day: date) -> None:
         INSERT INTO _residuals
         SELECT DISTINCT e.subject_key, {encode_system_sql("u.system")}
         FROM _erased e CROSS JOIN ({UNREADABLE_LATEST_SQL}) u
-        WHERE e.subject_key NOT IN (SELECT subject_key FROM compliance.erasure_register
-                                    WHERE verified_on <= $day)
+        WHERE e.subject_key NOT IN (SELECT subject_key FROM compliance.erasure_register WHERE verified_on <= $day
+                                    UNION SELECT subject_key FROM ops.erasure_verified WHERE verified_on <= $day)
         EXCEPT SELECT subject_key, location FROM _residuals
         """,
         {"day": day},
@@ -113,13 +113,17 @@ def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> Re
                     WHEN $day <= {due} THEN 'pending'
                     ELSE 'overdue' END AS status,
                l.residual_locations,
-               CASE WHEN r.verified_on <= $day THEN r.verified_on       -- first date verified, kept
-                    WHEN l.subject_key IS NULL THEN $day END AS verified_on,
+               -- the first date verified, kept: from the register, or from ops.erasure_verified when a
+               -- re-run of an earlier day dropped the row meanwhile
+               least(CASE WHEN r.verified_on <= $day THEN r.verified_on END,
+                     CASE WHEN v.verified_on <= $day THEN v.verified_on END,
+                     CASE WHEN l.subject_key IS NULL THEN $day END) AS verified_on,
                e.erased_on,
                $day AS checked_on
         FROM _erased e
         LEFT JOIN locations l USING (subject_key)
         LEFT JOIN compliance.erasure_register r USING (subject_key)
+        LEFT JOIN ops.erasure_verified v USING (subject_key)
         """,
         {"day": day},
     )
@@ -131,6 +135,18 @@ def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> Re
                    (subject_key, deleted_at, due_date, status, residual_locations, verified_on, erased_on, checked_on)
                SELECT subject_key, deleted_at, due_date, status, residual_locations, verified_on, erased_on, checked_on
                FROM _register ORDER BY deleted_at, subject_key"""
+        )
+        # each subject's first date verified, kept whatever day is re-run later
+        con.execute(
+            """DELETE FROM ops.erasure_verified v
+               WHERE EXISTS (SELECT 1 FROM _register r
+                             WHERE r.subject_key = v.subject_key AND r.verified_on < v.verified_on)"""
+        )
+        con.execute(
+            """INSERT INTO ops.erasure_verified
+               SELECT subject_key, verified_on FROM _register r WHERE verified_on IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM ops.erasure_verified v WHERE v.subject_key = r.subject_key)
+               ORDER BY subject_key"""
         )
         con.execute("COMMIT")
     except Exception:

@@ -7,11 +7,15 @@ them (``tokens.py``), hashed, and joined with the targets in DuckDB. Only the li
 touched, in Python:
 
 * a line that is JSON is parsed, every string (key or value) and number in which a target stands
-  as a token gets it replaced, and the line is written back compactly, numbers as they were;
-  on the erased subject's own line (its ``userId`` is a target) the personal properties' values
-  (names, address) become ``[erased]`` as well;
+  as a token gets it replaced; on the erased subject's own line (its ``userId`` is a target) the
+  personal properties' values (names, address) become ``[erased]`` as well. When replacing the
+  tokens where they stand in the line's text gives that same JSON, the rest of the line keeps its
+  bytes (another subject's line loses the token only); otherwise the line is written back
+  compactly, numbers as they were;
 * any other line (it was rejected: not JSON, or not strict JSON) gets the tokens replaced in its
-  text;
+  text, unless it is the erased subject's own (its ``userId`` is a target): names or an address
+  in it cannot be told apart, so it is replaced whole by ``[erased]``, as the warehouse clears the
+  raw text of the subject's rejected lines;
 * a line that still holds a target after that (an identifier written with escapes that its text
   does not show) is replaced whole by ``[erased]``, which is not JSON.
 
@@ -19,7 +23,9 @@ Replacements keep each value's kind, so every line keeps the verdict it had and 
 stay exact when the file is ingested again: an account id becomes ``erased:<subject_key>``
 (ingestion keys it by that subject_key, ``assets/landing/ingest.py``), an e-mail
 ``erased-<first 16 hex of its email_key>@erased.invalid`` (still an address). Replacements are the
-same for the same identifier, so messageIds that were equal stay equal and distinct stay distinct.
+same for the same identifier, so messageIds that were equal stay equal and distinct stay distinct;
+a messageId whose replacements would take it across the contract's length limit is kept on its
+side of it (``_keep_message_id_verdict``).
 
 Files are rewritten atomically (``assets/landing/inbox_files.py``); what changed is recorded in
 ``ops.inbox_redactions`` (file, line number, subject key, kind, count: never a value). Folders of
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import json
 import re
 import zlib
@@ -40,7 +47,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from assets.landing.contract import PERSONAL_PROPERTIES
+from assets.landing.contract import MESSAGE_ID_MAX, PERSONAL_PROPERTIES
 from assets.landing.inbox_files import Rewrite, arrival_day, finish_rewrites, inbox_folders, rewrite_files, visible
 from assets.purge.inbox_scan import forget_targets, scan_inbox
 from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
@@ -219,13 +226,48 @@ def _erase_personal_values(obj: _Obj) -> _Obj:
     return out
 
 
+def _keep_message_id_verdict(original: _Obj, redacted: _Obj) -> _Obj:
+    """A messageId that its replacements take across MESSAGE_ID_MAX (a longer id or e-mail in its
+    place) is put back on its side of it, so the line keeps its verdict: one that fitted becomes
+    ``erased:<sha256 of the redacted messageId>`` (71 characters, equal for equal ones), one that did
+    not is padded with ``~`` past the limit."""
+    out = _Obj()
+    for (key, before), (_, after) in zip(original, redacted, strict=True):
+        if key == "messageId" and isinstance(before, str) and isinstance(after, str) and after != before:
+            if len(before) <= MESSAGE_ID_MAX < len(after):
+                after = "erased:" + hashlib.sha256(after.encode("utf-8", "surrogatepass")).hexdigest()
+            elif len(after) <= MESSAGE_ID_MAX < len(before):
+                after = after + "~" * (MESSAGE_ID_MAX + 1 - len(after))
+        out.append((key, after))
+    return out
+
+
+def _same_json(text: str, value: _Obj) -> bool:
+    try:
+        return _dump(_parse_object(text)) == _dump(value)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _user_ids(text: str) -> list[str]:
+    """The userIds a line that is not JSON names (``USER_ID_RE``, as the scan finds them)."""
+    found = []
+    for raw in re.findall(USER_ID_RE, text):
+        try:
+            found.append(json.loads(f'"{raw}"'))
+        except ValueError:
+            found.append(raw)
+    return found
+
+
 _EDGES = re.compile(r"^(\ufeff?)(\s*)(.*?)(\s*)$", re.DOTALL)
 
 
 def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str], *, as_text: bool = False) -> str:
     """The line with every token in `replacements` replaced; an own line of an erased subject
-    (its userId is in `own_accounts`) also loses its personal values. Whitespace, a BOM and a CR
-    around it stay. With `as_text` (a file that is not UTF-8 or not gzip) it is never parsed."""
+    (its userId is in `own_accounts`) also loses its personal values, or, when it is not JSON, is
+    replaced whole by ``[erased]``. Whitespace, a BOM and a CR around it stay. With `as_text` (a file
+    that is not UTF-8 or not gzip) it is never parsed and only its tokens are replaced."""
     bom, lead, body, trail = _EDGES.match(line).groups()
     obj = None
     if not as_text:
@@ -235,9 +277,12 @@ def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str],
             pass
     if isinstance(obj, _Obj):
         user_id = next((v for k, v in obj if k == "userId"), None)
-        if isinstance(user_id, str) and user_id in own_accounts:
-            obj = _erase_personal_values(obj)
-        body = _dump(_walk(obj, replacements))
+        own = _erase_personal_values(obj) if isinstance(user_id, str) and user_id in own_accounts else obj
+        redacted = _keep_message_id_verdict(obj, _walk(own, replacements))
+        in_place = _replace_tokens(body, replacements)  # the rest of the line keeps its bytes
+        body = in_place if _same_json(in_place, redacted) else _dump(redacted)
+    elif not as_text and any(u in own_accounts for u in _user_ids(body)):
+        body = ERASED_LINE
     else:
         body = _replace_tokens(body, replacements)
     return f"{bom}{lead}{body}{trail}"
@@ -316,6 +361,7 @@ def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[bytes, list[tup
     order = sorted(changed)
     # Verify: a line that still holds a target (an escape its text hides) is replaced whole.
     whole = {order[i] for i in _line_hits(con, [changed[n] for n in order])}
+    whole |= {n for n in order if _EDGES.match(changed[n]).group(3) == ERASED_LINE}
     records: list[tuple[int, str, str, int, bool]] = []
     lines = list(f.lines)
     for n in order:

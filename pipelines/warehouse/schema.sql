@@ -142,6 +142,12 @@ CREATE TABLE IF NOT EXISTS compliance.erased_identifiers (
     kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
     key           VARCHAR NOT NULL            -- subject_key or email_key
 );
+-- The first date each erased subject was verified (assets/erasure/verifier.py): the register holds
+-- the subjects erased as of the day last run, so a re-run of an earlier day drops later ones' rows.
+CREATE TABLE IF NOT EXISTS ops.erasure_verified (
+    subject_key   VARCHAR NOT NULL,
+    verified_on   DATE NOT NULL
+);
 
 -- Pipeline bookkeeping.
 CREATE TABLE IF NOT EXISTS ops.ingested_days (

@@ -25,6 +25,7 @@ from assets.erasure.verifier import build_register
 from assets.landing.assets import EVENTS, EXPORT_KEYS, FILES, REJECTED
 from assets.landing.contract import PERSONAL_PROPERTIES
 from assets.purge.assets import PURGE_LOG
+from assets.purge.inbox_redaction import RedactionResult, email_replacement
 from assets.purge.purge import REDACTED
 from assets.purge.state import DUE_DATE_SQL, due_date
 from pipelines.clock import PRAGUE
@@ -144,15 +145,17 @@ def test_erased_subject_is_gone_from_every_table_and_from_the_file_bytes(env):
     purged = dict(env.query("SELECT table_name, rows_purged FROM compliance.purge_log WHERE run_date = '2026-11-03'"))
     # in the vault only: history is never rewritten
     assert purged == {"vault.accounts": 1, "vault.event_properties": 3, "vault.quarantine": 2}
-    # The register: still in the CRM export and in the retained inbox, within the month.
+    # The register: still in the CRM export, within the month; the retained inbox was redacted the
+    # same night, so the pipeline's own copies are not among the locations.
     assert register(env)[subject][:4] == (
         "pending",
         date(2026, 12, 3),
-        "crm,inbox",
+        "crm",
         None,
     )
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["erased_subjects_fully_purged"] is True
+    assert checks["erased_subjects_redacted_from_inbox"] is True
     assert checks["erased_subjects_clean_downstream"] is False  # WARN: downstream residuals
     # Metadata, check results and logs show counts and shortened keys, never an identifier.
     [register_materialization] = result.asset_materializations_for_node("erasure__erasure_register")
@@ -234,7 +237,10 @@ def test_a_night_without_anything_to_purge_does_not_compact_and_reruns_change_no
 
     assert env.query("SELECT run_date FROM ops.compactions") == [(date(2026, 11, 2),)]
     assert env.query("SELECT count(*) FROM compliance.purge_log WHERE run_date = '2026-11-03'") == [(0,)]
-    assert env.query("SELECT status, checked_on FROM compliance.erasure_register") == [("pending", date(2026, 11, 3))]
+    # nothing left anywhere: the retained inbox was redacted the night of the deletion
+    assert env.query("SELECT status, checked_on, verified_on FROM compliance.erasure_register") == [
+        ("verified", date(2026, 11, 3), date(2026, 11, 2))
+    ]
 
 
 def test_the_blocking_check_fails_when_a_table_added_later_holds_an_erased_identifier(env):
@@ -261,9 +267,9 @@ def test_the_blocking_check_fails_when_a_table_added_later_holds_an_erased_ident
     assert env.query(
         "SELECT passed, failed FROM ops.check_results WHERE check_name = 'erased_subjects_fully_purged'"
     ) == [(False, 1)]
-    with env.connect() as con:  # the verifier sees it as residual data in the warehouse
+    with env.connect() as con:  # the verifier sees it as residual data in the warehouse (the inbox was redacted)
         build_register(con, date(2026, 11, 2), env.inbox)
-    assert register(env)[env.subject_key(account)][2] == "inbox,warehouse"
+    assert register(env)[env.subject_key(account)][2] == "warehouse"
 
     run_job(env, "2026-11-02", ERASURE_ONLY)  # the next purge finds it generically and erases it where it stands
 
@@ -327,7 +333,8 @@ def test_an_earlier_email_is_found_in_an_export_and_unrelated_rows_are_not(env):
     night(env, "2026-11-02")
 
     status, _, locations, *_ = register(env)[env.subject_key(account)]
-    assert (status, locations) == ("pending", "crm,inbox,marketing_list")
+    # the exports only: the retained .jsonl.gz file was redacted the same night
+    assert (status, locations) == ("pending", "crm,marketing_list")
 
 
 def test_status_is_pending_until_the_due_date_then_overdue_then_verified(env):
@@ -340,7 +347,7 @@ def test_status_is_pending_until_the_due_date_then_overdue_then_verified(env):
     )
     subject = env.subject_key(account)
     expected = {
-        "2027-01-31": ("pending", "crm,inbox", None),
+        "2027-01-31": ("pending", "crm", None),  # the retained inbox is redacted the same night
         "2027-02-28": ("pending", "crm", None),  # the due date itself
         "2027-03-01": ("overdue", "crm", None),
     }
@@ -363,6 +370,27 @@ def test_status_is_pending_until_the_due_date_then_overdue_then_verified(env):
     ]
 
 
+def test_the_first_date_verified_survives_a_rerun_of_an_earlier_day(env):
+    """verified_on is the first date verified (CONTRACT 6): a re-run of a day before the deletion drops
+    the subject's row (it is not erased as of that day), and the next run of a later day gives it
+    back with that first date, not the later run's."""
+    account = unique("acc_")
+    env.write_events(
+        "2026-11-02", "part-0000.jsonl", [created(account, "2026-11-02T09:00:00+01:00", high_entropy_email())]
+    )
+    env.write_events("2026-11-03", "part-0000.jsonl", [deleted(account, "2026-11-03T18:00:00+01:00")])
+    subject = env.subject_key(account)
+    for day in ("2026-11-02", "2026-11-03", "2026-11-04"):
+        night(env, day)
+    assert register(env)[subject][:4] == ("verified", date(2026, 12, 3), None, date(2026, 11, 3))
+
+    night(env, "2026-11-02")
+    assert register(env) == {}
+    night(env, "2026-11-04")
+
+    assert register(env)[subject][:4] == ("verified", date(2026, 12, 3), None, date(2026, 11, 3))
+
+
 def test_a_deletion_is_seen_from_the_end_of_the_day_it_occurred_and_arrived(env):
     account = unique("acc_")
     # Arrives on Nov 2 but occurs 30 minutes after its end (accepted: within the hour).
@@ -378,8 +406,14 @@ def test_a_deletion_is_seen_from_the_end_of_the_day_it_occurred_and_arrived(env)
     assert register(env) == {}
     assert env.query("SELECT count(*) FROM landing.events WHERE account_id IS NULL") == [(0,)]
     night(env, "2026-11-03")
-    [(status, due, *_rest)] = register(env).values()
-    assert (status, due, _rest[-1]) == ("pending", date(2026, 12, 3), date(2026, 11, 3))
+    [(status, due, _locations, verified_on, *_rest)] = register(env).values()
+    # erased on Nov 3, and verified that night: its retained inbox lines were redacted
+    assert (status, due, verified_on, _rest[-1]) == (
+        "verified",
+        date(2026, 12, 3),
+        date(2026, 11, 3),
+        date(2026, 11, 3),
+    )
     assert env.query("SELECT count(*) FROM landing.events WHERE account_id IS NOT NULL") == [(0,)]
 
 
@@ -407,7 +441,15 @@ def test_due_date_is_one_calendar_month_clamped_to_the_month_end(deleted_on, due
     assert con.execute(f"SELECT {DUE_DATE_SQL.format(ts='?::TIMESTAMPTZ')}", [instant]).fetchall() == [(due_day,)]
 
 
-def test_residual_in_a_retained_inbox_file_is_found_until_retention_deletes_it(env):
+def prevent_inbox_redaction(monkeypatch) -> None:
+    """The night of `tests.helpers.night` without its inbox redaction: what the verifier finds then."""
+    monkeypatch.setattr("tests.helpers.redact_inbox", lambda *_args, **_kw: RedactionResult())
+
+
+def test_residual_in_a_retained_inbox_file_is_found_until_retention_deletes_it(env, monkeypatch):
+    """With the night's redaction prevented (the file cannot be rewritten), the verifier still
+    reads every retained event file, and the subject stays `inbox` until retention deletes them."""
+    prevent_inbox_redaction(monkeypatch)
     env.retention_days = 2
     account, mail = unique("acc_"), high_entropy_email()
     env.write_events(
@@ -433,7 +475,36 @@ def test_residual_in_a_retained_inbox_file_is_found_until_retention_deletes_it(e
     assert env.query("SELECT count(*) FROM ops.inbox_keys WHERE folder = '2026-11-02'") == [(0,)]
 
 
-def test_an_inbox_key_cache_in_the_old_text_format_is_rebuilt_and_still_finds_residuals(env):
+def test_the_night_redacts_every_retained_file_a_stray_copy_never_ingested_too(env):
+    """CONTRACT 5: every retained event file under <inbox>/events/ is the pipeline's copy, a stray
+    copy in a folder that is no arrival day (never ingested) too: the night of the deletion redacts
+    them all, so the subject is verified that night, and retention still deletes the folder later."""
+    env.retention_days = 2
+    account, mail = unique("acc_"), high_entropy_email()
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [created(account, "2026-11-02T09:00:00+01:00", mail), deleted(account, "2026-11-02T18:00:00+01:00")],
+    )
+    stray = env.inbox / "events" / "resent" / "copy.jsonl"
+    stray.parent.mkdir()
+    stray.write_text(f'{{"email": "{mail}"}}\n')
+    arrival = env.inbox / "events" / "2026-11-02" / "part-0000.jsonl"
+    assert mail.encode() in arrival.read_bytes() and account.encode() in arrival.read_bytes()
+    subject = env.subject_key(account)
+
+    night(env, "2026-11-02")
+
+    assert stray.read_text() == f'{{"email": "{email_replacement(env.email_key(mail))}"}}\n'  # just the token
+    assert mail.encode() not in arrival.read_bytes() and account.encode() not in arrival.read_bytes()
+    assert register(env)[subject][:4] == ("verified", date(2026, 12, 2), None, date(2026, 11, 2))
+    night(env, "2026-11-04")  # D - F = 2 days: the redacted folder goes all the same
+    assert not arrival.parent.exists() and stray.exists()
+    assert register(env)[subject][:4] == ("verified", date(2026, 12, 2), None, date(2026, 11, 2))
+
+
+def test_an_inbox_key_cache_in_the_old_text_format_is_rebuilt_and_still_finds_residuals(env, monkeypatch):
+    prevent_inbox_redaction(monkeypatch)  # a residual in the inbox for the rebuilt cache to find
     account, mail = unique("acc_"), high_entropy_email()
     env.write_events(
         "2026-11-02",

@@ -306,7 +306,7 @@ def test_past_the_due_date_an_unreadable_export_is_overdue_and_says_it_cannot_be
     folder = env.inbox / "snapshots" / "crm"
     write_csv(folder, DAY, [["account_id"], [account]])
     night(env, DAY, rules=True)
-    assert locations(env, account) == ("pending", ["crm"])  # the CRM still holds it
+    assert locations(env, account) == ("pending", ["crm"])  # the CRM still holds it: not verified yet
     (folder / "2026-12-03.csv").write_bytes("account_id\nacc_\xe9\n".encode("latin-1"))
     night(env, "2026-12-03", rules=True)
     assert locations(env, account) == ("overdue", ["crm"])

@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 import shutil
 import string
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from assets.purge.inbox_redaction import RedactionResult, account_replacement
 from assets.purge.purge import REDACTED
 from tests.helpers import created, deleted, event, night, register, text_columns, unique
 
@@ -84,21 +86,33 @@ def test_an_erased_id_in_another_accounts_free_text_is_replaced_where_it_stands(
     ],
     ids=["another-accounts-property", "broken-line-message-id"],
 )
-def test_an_erased_id_anywhere_in_a_retained_raw_line_is_residual_in_the_inbox(env, later_line):
-    """Named only outside userId, in a later line of another account, after its own lines have gone."""
+def test_an_erased_id_anywhere_in_a_retained_raw_line_is_residual_in_the_inbox(env, monkeypatch, later_line):
+    """Named only outside userId, in a later line of another account, after its own lines have gone:
+    the verifier finds it there while the redaction is prevented, and the night's redaction
+    replaces it where it stands."""
     erased = unique("acc_")
     env.retention_days = 365
     env.write_events(DAY1, "part-0000.jsonl", [created(erased, f"{DAY1}T09:00:00+01:00", f"{unique('x')}@example.cz")])
     env.write_events(DAY2, "part-0000.jsonl", [deleted(erased, f"{DAY2}T10:00:00+01:00")])
-    env.write_events("2026-11-04", "part-0000.jsonl", [later_line(erased)])
-    for day in (DAY1, DAY2, "2026-11-04"):
-        night(env, day)
-    shutil.rmtree(env.inbox / "events" / DAY1)
-    shutil.rmtree(env.inbox / "events" / DAY2)
-    night(env, "2026-11-04")
+    later = env.write_events("2026-11-04", "part-0000.jsonl", [later_line(erased)])
+    original = later.read_bytes()
+    with monkeypatch.context() as m:
+        m.setattr("tests.helpers.redact_inbox", lambda *_args, **_kw: RedactionResult())
+        for day in (DAY1, DAY2, "2026-11-04"):
+            night(env, day)
+        shutil.rmtree(env.inbox / "events" / DAY1)
+        shutil.rmtree(env.inbox / "events" / DAY2)
+        night(env, "2026-11-04")
     assert register(env)[env.subject_key(erased)][2] == "inbox"
     # the warehouse's copy is erased where the id stands
     assert not word_hits(env, erased)
+
+    night(env, "2026-11-04")  # the redaction runs: the id is replaced where it stands, nothing else
+
+    assert later.read_bytes() == original.replace(
+        erased.encode(), account_replacement(env.subject_key(erased)).encode()
+    )
+    assert register(env)[env.subject_key(erased)][:4] == ("verified", date(2026, 12, 3), None, date(2026, 11, 4))
 
 
 words = st.text(alphabet=string.ascii_letters + string.digits + "ěščřžýáíéůú", min_size=1, max_size=8)
