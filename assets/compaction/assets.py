@@ -40,4 +40,9 @@ def warehouse_compaction(context: dg.AssetExecutionContext, warehouse: Warehouse
         compaction_delay_days=delay,
         **{f"compacted/{r.database}": r.compacted for r in results},
         **{f"purges_waiting/{r.database}": 0 if r.compacted else r.requests for r in results},
+        **{
+            f"compaction_due_by/{r.database}": str(r.pending_since + timedelta(days=delay))
+            for r in results
+            if r.requests and not r.compacted
+        },
     )
