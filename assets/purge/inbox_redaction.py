@@ -315,7 +315,8 @@ def _decoded(path: Path) -> tuple[str, bool, bool] | None:
 
 def _encoded(text: str, gz: bool) -> bytes:
     data = text.encode("utf-8", "surrogateescape")
-    return gzip.compress(data, mtime=0) if gz else data
+    # level 6 (zlib's default), not gzip's 9: about twice as fast on a day file, a little larger
+    return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
 
 
 @dataclass
