@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -39,7 +40,8 @@ CODE_VERSION = re.compile(rb'<code id="code-version">[^<]*</code>')
 
 
 class World:
-    """One warehouse, reports folder and DAGSTER_HOME over a shared generated inbox."""
+    """One warehouse, reports folder and DAGSTER_HOME over its own copy of the generated inbox (the
+    night redacts the inbox in place: a world must not start from another world's redacted files)."""
 
     def __init__(self, root: Path, inbox: Path):
         self.root = root
@@ -47,6 +49,7 @@ class World:
         self.reports = root / "reports"
         self.home = root / "dagster_home"
         root.mkdir()
+        inbox = Path(shutil.copytree(inbox, root / "inbox"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPLIANCE_", "DAGSTER_"))}
         self.env.update(
             COMPLIANCE_INBOX=str(inbox),

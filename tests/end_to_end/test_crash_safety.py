@@ -4,8 +4,9 @@ Every trial starts from the same generated inbox (one arrival day with deletions
 and the byte-level compaction run) and an empty warehouse, reports folder and DAGSTER_HOME. It
 runs `python -m pipelines nightly --date D`, kills it with SIGKILL at a point, reruns the night
 (killing it again at a later point when the trial holds several), then runs it to completion, and
-compares every table (an ordered content hash) and every report file with an uninterrupted
-reference run. After every kill: the warehouse opens, and no half-written report file is visible.
+compares every table (an ordered content hash), every report file and every inbox event file
+(redacted in place the same night) with an uninterrupted reference run. After every kill: the
+warehouse opens, and no half-written report file is visible.
 
 Kill points, all deterministic, chosen from a trace of the reference run:
 
@@ -13,7 +14,8 @@ Kill points, all deterministic, chosen from a trace of the reference run:
   core state, the rules, the verifier, the checks, the report's bookkeeping), spread evenly;
 * `step:<step>:N`: just before the N-th SQL statement of one step (every rerun reaches `:1`);
 * `compaction:<stage>`: at each stage of the byte-level compaction (`pipelines.warehouse.compaction_hook`);
-* `replace:<file name>`: just before the `os.replace` of the compaction's swap and of each report file;
+* `replace:<file name>`: just before the `os.replace` of the compaction's swap, of each report file
+  and of each inbox file the night's erasure redacts in place (`part-*.jsonl`);
 * `time:F`: the test sends SIGKILL after F times the reference run's duration (anywhere, including the
   middle of a DuckDB statement or of a file write).
 
@@ -390,6 +392,18 @@ class Reference:
     tables: dict[str, tuple[int, str]]
     reports: dict[str, bytes]
     trace: list[list[str]]
+    inbox: dict[str, bytes]
+
+
+def inbox_state(trial: Trial) -> dict[str, bytes]:
+    """Every file under <inbox>/events/ (a redaction's `.<name>.redact` copy would show here too)."""
+    root = trial.inbox / "events"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def is_inbox_rewrite(point: str) -> bool:
+    """`replace:<name>` of an inbox event file the night redacts (not the warehouse nor a report file)."""
+    return point.startswith("replace:") and point.removeprefix("replace:").endswith((".jsonl", ".jsonl.gz"))
 
 
 def run_to_completion(zygote: Zygote, trial: Trial) -> None:
@@ -422,7 +436,11 @@ def make_reference(zygote: Zygote, base: Path) -> Reference:
     assert trial.runs[0]["exitcode"] == 0, trial.log(0)[-3000:]
     assert_no_partial_report(trial, after_completion=True)
     return Reference(
-        seconds, warehouse_state(trial.warehouse), report_state(trial.day_folder), json.loads(trace_file.read_text())
+        seconds,
+        warehouse_state(trial.warehouse),
+        report_state(trial.day_folder),
+        json.loads(trace_file.read_text()),
+        inbox_state(trial),
     )
 
 
@@ -449,12 +467,16 @@ class Plan:
                 self.compaction_statements.append(statement)
         # compaction runs in any rerun that starts before the compaction request is cleared
         self.compaction_end = self.order["compaction:replaced"]
+        #: The swaps of the inbox files the night redacts in place: a rerun after a kill before one
+        #: reaches it (the redaction, or the completion of a recorded rewrite as the night starts).
+        self.inbox_rewrites = [p for p in self.order if is_inbox_rewrite(p)]
         #: Where a kill is most likely to tear something: every statement of the compaction step
         #: (the swap and its bookkeeping), every compaction stage, every report file's rename.
         self.critical = {
             *self.compaction_statements,
             *(p for p in self.order if p.startswith("compaction:")),
             *(f"replace:{f}" for f in (*REPORT_FILES, MANIFEST)),
+            *self.inbox_rewrites,
         }
 
     def step_of(self, point: str) -> str:
@@ -463,6 +485,8 @@ class Plan:
             return point.split(":", 1)[1].rsplit(":", 1)[0]
         if point.startswith("compaction:") or point == "replace:warehouse.duckdb":
             return "compaction.assets:warehouse_compaction"
+        if is_inbox_rewrite(point):
+            return "purge.assets:purge_log"
         if point.startswith("replace:"):
             return "reports.report:compliance_report"
         return dict(self.reference.trace).get(point, "?")
@@ -492,10 +516,13 @@ class Plan:
         return chosen + [f"time:{rng.uniform(0.02, 0.98):.3f}" for _ in range(timed)]
 
     def reachable_later(self, after: str) -> list[str]:
-        """Points every rerun reaches (step starts, report renames, and compaction stages while the
-        compaction is still due), later in the run than `after`."""
+        """Points every rerun reaches (step starts, report renames, compaction stages while the
+        compaction is still due, and the inbox rewrites after a named kill before them), later in
+        the run than `after`."""
         pos = self.position(after)
         candidates = {*self.step_starts, *(f"replace:{f}" for f in (*REPORT_FILES, MANIFEST))}
+        if not after.startswith("time:"):  # a timed kill's place in the run is only approximate
+            candidates |= set(self.inbox_rewrites)
         if pos <= self.compaction_end:
             candidates |= {p for p in self.order if p.startswith("compaction:")} | {*self.compaction_statements}
         return sorted((p for p in candidates if self.order[p] > pos), key=self.order.__getitem__)
@@ -508,7 +535,10 @@ class Plan:
         # one after another; each rerun must compact again and reach the next one.
         after_swap = [p for p in self.compaction_statements if self.order[p] > self.compaction_end]
         fixed = [after_swap[i : i + chain] for i in range(0, len(after_swap), chain)]
-        rest = kills - len(after_swap)
+        # Killed at the swap of the first inbox file the night redacts in place (after its rewrite
+        # was recorded): the rerun must finish it.
+        fixed += [[p] for p in self.inbox_rewrites[:1]]
+        rest = kills - sum(len(trial) for trial in fixed)
         trials = [[p] for p in self.primaries(max(1, -(-rest // chain)), rng)]
         used = {p: 1 for trial in trials for p in trial}
         total = len(trials)
@@ -549,6 +579,9 @@ def run_trial(zygote: Zygote, base: Path, reference: Reference, name: str, kills
     assert reports.keys() == reference.reports.keys()
     for file in reports:
         assert reports[file] == reference.reports[file], f"{name} (kills {kills}): {file} differs"
+    inbox = inbox_state(trial)  # redacted as the reference's, no rewrite copy left behind
+    assert inbox.keys() == reference.inbox.keys(), f"{name} (kills {kills}): {set(inbox) ^ set(reference.inbox)}"
+    assert [f for f in inbox if inbox[f] != reference.inbox[f]] == [], f"{name} (kills {kills}): inbox files differ"
     return trial
 
 
@@ -572,6 +605,8 @@ def test_killed_nightly_runs_recover_to_the_uninterrupted_result(crash_world):
     stages = {f"compaction:{s}" for s in ("checkpointed", "copying", "copied", "synced", "replaced")}
     assert stages <= plan.order.keys()
     assert {f"replace:{f}" for f in (*REPORT_FILES, MANIFEST)} <= plan.order.keys()
+    # the night redacts inbox files in place (its deletions' own lines): their swaps are kill points
+    assert plan.inbox_rewrites
 
     rng = random.Random(int(os.environ.get("COMPLIANCE_CRASH_SEED", "7")))
     raw = os.environ.get("COMPLIANCE_CRASH_POINTS", "22")
@@ -585,6 +620,7 @@ def test_killed_nightly_runs_recover_to_the_uninterrupted_result(crash_world):
         killed += [r["point"] for r in trial.runs if r["exitcode"] == -signal.SIGKILL]
         shutil.rmtree(trial.root)
     assert len(killed) >= 20, killed
+    assert set(plan.inbox_rewrites) & set(killed), killed  # killed amid a rewrite of the inbox too
     # the kills reached every phase: ingestion, the purge, the rules, the compaction, the report
     assert PHASES <= {plan.step_of(p) for p in killed}, killed
 
