@@ -115,8 +115,6 @@ def apply_retention(
     return result
 
 
-
-
 def _finish_interrupted(inbox: Path, log: logging.Logger) -> None:
     root = inbox / "events"
     if root.is_symlink() or not root.is_dir():
