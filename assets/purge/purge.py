@@ -41,6 +41,7 @@ from assets.purge.columns import VAULT, TextColumn, tables_with_columns, text_co
 from assets.purge.scan import scan_warehouse
 from assets.purge.scan_memory import remember_new_target_plaintext
 from assets.purge.state import load_state
+from assets.purge.tokens import USER_ID_RE, install_scan_macros, sql_literal
 
 
 @dataclass
@@ -65,6 +66,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def purge(con: duckdb.DuckDBPyConnection, day: date) -> PurgeResult:
     """Purge the subjects erased as of the end of `day`; returns rows purged per table."""
     result = PurgeResult()
+    install_scan_macros(con)
     with _transaction(con):
         result.erased_total = load_state(con, day, record=True)
         if result.erased_total and _count(con, f"SELECT count(*) FROM ({_VAULT_HOLDS})"):
@@ -100,6 +102,17 @@ def _request_compaction(con: duckdb.DuckDBPyConnection, day: date, database: str
     )
 
 
+#: A rejected line that could not be keyed (not JSON) but names an erased subject as its userId: its
+#: names or address cannot be told from the rest of its text, so the text goes whole, as in the inbox.
+_OWN_BROKEN = f"""
+SELECT arrival_date, source_file, line_number FROM vault.quarantine
+WHERE subject_key IS NULL AND raw_line IS NOT NULL AND contains(raw_line, '"userId"')
+  AND list_has_any(
+      list_transform(regexp_extract_all(raw_line, {sql_literal(USER_ID_RE)}, 1),
+                     lambda raw: hmac_subject(erasure_unescape(raw))),
+      (SELECT list(subject_key) FROM _erased))
+"""
+
 #: What the vault holds of the erased subjects (step 2): anything here means the vault file changes.
 _VAULT_HOLDS = f"""
 SELECT 1 FROM vault.accounts WHERE subject_key IN {_ERASED}
@@ -107,6 +120,7 @@ UNION ALL SELECT 1 FROM vault.event_properties WHERE subject_key IN {_ERASED}
 UNION ALL SELECT 1 FROM vault.event_properties
           WHERE email_key IN {_TARGET_EMAILS} OR previous_email_key IN {_TARGET_EMAILS}
 UNION ALL SELECT 1 FROM vault.quarantine WHERE subject_key IN {_ERASED} AND raw_line IS NOT NULL
+UNION ALL SELECT 1 FROM ({_OWN_BROKEN})
 """
 
 
@@ -128,7 +142,10 @@ def _purge_vault(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> None:
     result.rows["vault.quarantine"] += _count(
         con,
         f"""UPDATE vault.quarantine SET raw_line = NULL, purged = true
-            WHERE subject_key IN {_ERASED} AND raw_line IS NOT NULL""",
+            WHERE raw_line IS NOT NULL
+              AND (subject_key IN {_ERASED}
+                   OR (arrival_date, source_file, line_number) IN (SELECT (arrival_date, source_file, line_number)
+                                                                    FROM ({_OWN_BROKEN})))""",
     )
 
 

@@ -695,3 +695,31 @@ def test_a_compaction_delay_outside_the_sla_is_a_configuration_error(raw):
     with pytest.raises(ConfigError, match="COMPLIANCE_COMPACTION_DELAY_DAYS"):
         parse_compaction_delay(raw)
     assert parse_compaction_delay("0") == 0 and parse_compaction_delay("27") == 27
+
+
+def test_a_broken_line_naming_an_erased_subject_loses_its_whole_text_in_the_vault(env):
+    """A rejected line that is not JSON cannot be keyed, but names the subject as its userId: the
+    names in it cannot be told from the rest, so its whole text leaves the quarantine (the vault),
+    as the inbox redaction replaces the line whole. Another subject's broken line keeps its text."""
+    account, name, other = unique("acc_"), unique("Bohumila"), unique("acc_")
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [
+            created(account, "2026-11-02T09:00:00+01:00", high_entropy_email()),
+            f'{{"userId": "{account}", "properties": {{"first_name": "{name}"}}, broken',
+            f'{{"userId": "{other}", "properties": {{"first_name": "Kept"}}, broken',
+        ],
+    )
+    env.write_events("2026-11-03", "part-0000.jsonl", [deleted(account, "2026-11-03T10:00:00+01:00")])
+    night(env, "2026-11-02")
+    assert env.query("SELECT count(*) FROM landing.rejected WHERE raw_line LIKE ?", [f"%{name}%"]) == [(1,)]
+
+    night(env, "2026-11-03")
+
+    rows = env.query("SELECT line_number, raw_line IS NULL, purged FROM landing.rejected ORDER BY line_number")
+    assert rows == [(2, True, True), (3, False, False)]
+    assert plain_hits(env, [name, account]) == []
+    assert env.query("SELECT raw_line FROM landing.rejected WHERE line_number = 3")[0][0].startswith(
+        f'{{"userId": "{other}"'
+    )
