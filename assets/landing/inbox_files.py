@@ -24,6 +24,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.warehouse.compaction import fsync_path
+
 #: The suffix of a rewrite's new content while it is written beside the file.
 REWRITE_SUFFIX = ".redact"
 #: Folders that retention is deleting (``assets/erasure/retention.py``): never read or rewritten.
@@ -95,14 +97,6 @@ def _copy_path(path: Path) -> Path:
     return path.with_name("." + path.name + REWRITE_SUFFIX)
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _stat(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -151,7 +145,7 @@ def rewrite_files(con: duckdb.DuckDBPyConnection, run_date: date, rewrites: list
             con.execute("ROLLBACK")
             raise
         os.replace(copy, rewrite.path)
-        _fsync_folder(rewrite.path.parent)
+        fsync_path(rewrite.path.parent)
         con.execute(
             "UPDATE ops.inbox_rewrites SET state = 'done' WHERE path = ? AND state = 'pending'", [rewrite.relative]
         )
@@ -186,7 +180,7 @@ def finish_rewrites(con: duckdb.DuckDBPyConnection, inbox: Path) -> int:
         now = _stat(path)
         if now == (size_before, mtime_before) and _stat(copy) == (size_after, mtime_after):
             os.replace(copy, path)  # step 3 was not reached: the recorded copy is complete
-            _fsync_folder(path.parent)
+            fsync_path(path.parent)
             completed += 1
         elif copy.exists() and not copy.is_symlink():
             copy.unlink()

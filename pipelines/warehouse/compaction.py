@@ -54,7 +54,8 @@ def recover(database: Path) -> None:
             leftover.unlink()
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make a file's content, or a folder's entries (a rename in it), durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -128,10 +129,10 @@ def compact(database: Path) -> dict[str, int]:
             recover(database)
             raise RuntimeError("the compacted copy kept a WAL after CHECKPOINT; compaction aborted")
         target_wal.unlink()
-    _fsync_path(target)
+    fsync_path(target)
     _stage("synced")
     # 3. Atomic swap, then make the rename itself durable.
     os.replace(target, database)
     _stage("replaced")
-    _fsync_path(database.parent)
+    fsync_path(database.parent)
     return {"bytes_before": before, "bytes_after": database.stat().st_size}
