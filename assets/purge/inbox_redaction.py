@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from assets.landing.contract import MESSAGE_ID_MAX, PERSONAL_PROPERTIES
 from assets.landing.inbox_files import Rewrite, arrival_day, finish_rewrites, inbox_folders, rewrite_files, visible
-from assets.purge.inbox_scan import forget_targets, scan_inbox
+from assets.purge.inbox_scan import scan_inbox
 from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
 
 #: What a whole line becomes when its identifiers cannot be replaced where they stand.
@@ -476,7 +476,6 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
             con.execute("ROLLBACK")
             raise
         rewrite_files(con, day, rewrites)
-        forget_targets(con, folder, folders[folder])
         result.files += len(rewrites)
         result.lines += len({(r[2], r[3]) for r in recorded})
         result.whole_lines += len({(r[2], r[3]) for r in recorded if r[7]})

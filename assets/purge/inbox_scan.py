@@ -164,27 +164,3 @@ _INBOX_KEYS_SQL = """
     FROM kept k JOIN _inbox_tokens t USING (kind, tok)
     GROUP BY ALL
 """
-
-
-def forget_targets(con: duckdb.DuckDBPyConnection, folder: str, files: list[tuple[str, Path]]) -> None:
-    """After the redaction rewrote a folder's files: the targets' keys leave its cached keys, and its
-    manifest is the rewritten files', so the verifier does not read the folder again.
-
-    Sound because the redaction replaced every line that held a target, and checked each one it
-    changed (``inbox_redaction._redacted``). The file list is the one listed before the redaction: a
-    file that arrived since makes the folder's next manifest differ, and it is read then."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(
-            """DELETE FROM ops.inbox_keys WHERE folder = ?
-               AND (kind, key) IN (SELECT (kind, unhex(key)) FROM _targets)""",
-            [folder],
-        )
-        con.execute(
-            "UPDATE ops.inbox_scans SET manifest = ?, scanned_at = now() WHERE folder = ?",
-            [folder_manifest(files), folder],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
