@@ -191,4 +191,3 @@ def exports_are_fresh(run: CheckRun) -> Verdict:
             **{f"stale/{shown(a.system)}": f"{a.age_days} day(s) old, cadence {a.cadence_days:g}" for a in stale[:50]},
         },
     )
-

@@ -25,7 +25,6 @@ a GX suite counts its expectations, a SQL check counts one per assertion it make
 (rows examined, rows that broke a rule) belong in `details` and the metadata.
 """
 
-
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date

@@ -50,4 +50,3 @@ def cli(tmp_path) -> Cli:
     c = Cli(tmp_path)
     c.inbox.mkdir()
     return c
-

@@ -76,9 +76,7 @@ def test_the_schedule_and_every_sensor_follow_the_setting(extra, status):
     proc = _python(STATUSES, **extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
     statuses = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {"nightly_schedule", "arrival_folder_sensor", "run_failure_alert", "day_findings_alert"} <= set(
-        statuses
-    )
+    assert {"nightly_schedule", "arrival_folder_sensor", "run_failure_alert", "day_findings_alert"} <= set(statuses)
     assert set(statuses.values()) == {status}, statuses
 
 

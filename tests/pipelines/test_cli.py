@@ -17,6 +17,8 @@ from pipelines.day_run import redact
 from tests.helpers import Cli
 
 REPO = Path(__file__).resolve().parents[2]
+
+
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr

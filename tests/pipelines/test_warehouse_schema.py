@@ -141,4 +141,3 @@ def test_migrations_are_numbered_once_each_and_only_the_one_schema_declares_tabl
         check=False,
     ).stdout
     assert not found, found
-
