@@ -58,8 +58,6 @@ ERASED_LINE = "[erased]"
 ERASED_VALUE = "[erased]"
 #: Properties that are not identifiers and are replaced only as tokens: the e-mails, by their key.
 _VALUE_PROPERTIES = tuple(p for p in PERSONAL_PROPERTIES if p not in ("email", "previous_email"))
-#: A character that ends a word (``tokens.RUN_RE``): a token is replaced only where it stands whole.
-_NOT_WORD = r"[^\w]"
 
 
 def account_replacement(subject_key: str) -> str:

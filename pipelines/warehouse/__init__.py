@@ -1,11 +1,14 @@
-"""The DuckDB warehouse: its schema (schema.sql) and migrations, connections, the run lock and
-the crash-safe byte-level compaction.
+"""The DuckDB warehouse and its identity vault: their schema, migrations, connections, the run lock
+and the crash-safe byte-level compaction.
 
-* `schema.sql`: every persistent table; `migrations/`: numbered upgrades of older warehouses.
-  Both are applied when the warehouse is opened for writing (`connection.open_connection`).
-* `connection`: opening the warehouse, and its DuckDB memory limit.
+* `schema.sql`: every persistent table of the warehouse (the keyed history); `vault.sql`: the
+  identity vault's, a second file attached as `vault`; `views.sql`: the contract's tables as views
+  over both; `migrations/`: numbered upgrades of older warehouses. All are applied when the
+  warehouse is opened for writing (`connection.open_connection`).
+* `connection`: opening the warehouse with its vault, and its DuckDB memory limit.
 * `lock`: one pipeline run writes the warehouse at a time.
-* `compaction`: copy the warehouse into a fresh file so deleted values leave no bytes behind.
+* `compaction`: copy a database file (the warehouse or the vault) into a fresh file so deleted
+  values leave no bytes behind.
 
 The names below are the package's interface; `open_connection` and `compaction_hook` are looked
 up here at call time, so a wrapper or hook installed on the package (tests, bench) takes effect.
