@@ -190,6 +190,13 @@ def finish_rewrites(con: duckdb.DuckDBPyConnection, inbox: Path) -> int:
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(current, d))]
             for name in files:
                 stray = Path(current) / name
-                if name.endswith(REWRITE_SUFFIX) and name.startswith(".") and not stray.is_symlink():
+                original = name[1 : -len(REWRITE_SUFFIX)]
+                if (
+                    name.startswith(".")
+                    and name.endswith(REWRITE_SUFFIX)
+                    and original  # only the copy of a file that is there: a producer's own files stay
+                    and (Path(current) / original).is_file()
+                    and not stray.is_symlink()
+                ):
                     stray.unlink()  # a copy written before its rewrite was recorded (step 1)
     return completed
