@@ -7,7 +7,8 @@ new one, never a torn one, and never a day that looks changed to the next run:
 1. the new content is written beside the file (``.<name>.redact``) and fsynced;
 2. one transaction records the rewrite (``ops.inbox_rewrites``: sizes and mtimes before and after,
    state ``pending``) and puts the new file's size and mtime into the arrival day's ingested
-   manifest (``ops.ingested_days``), so a re-run of that day sees the files it ingested;
+   manifest (``ops.ingested_days``), so a re-run of that day sees the files it ingested, with what
+   the caller keeps about the file (``Rewrite.on_record``: the redaction's key cache);
 3. ``os.replace`` swaps the file in, the folder is fsynced, and the rewrite is marked ``done``.
 
 ``finish_rewrites`` (run before a day is ingested and before each redaction) completes a rewrite cut
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -84,6 +86,11 @@ def arrival_day(folder: str) -> date | None:
     return day if day.isoformat() == folder else None
 
 
+#: Statements that commit with a rewrite's record (step 2), given the file's (size, mtime_ns) before
+#: and after: what the redaction keeps about the file must describe the file the rewrite leaves.
+OnRecord = Callable[[duckdb.DuckDBPyConnection, tuple[int, int], tuple[int, int]], None]
+
+
 @dataclass(frozen=True)
 class Rewrite:
     """New content for one retained file (`relative` to <inbox>/events/)."""
@@ -91,6 +98,7 @@ class Rewrite:
     relative: str
     path: Path
     content: bytes
+    on_record: OnRecord | None = None
 
 
 def _copy_path(path: Path) -> Path:
@@ -140,6 +148,8 @@ def rewrite_files(con: duckdb.DuckDBPyConnection, run_date: date, rewrites: list
             )
             if day is not None:
                 _record_manifest(con, day, name, before, after)
+            if rewrite.on_record is not None:
+                rewrite.on_record(con, before, after)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

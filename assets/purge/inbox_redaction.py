@@ -2,9 +2,10 @@
 subject leaves every line that holds it, the same night, and every line stays.
 
 Which lines: the folders whose keys (``ops.inbox_keys``, refreshed by ``scan_inbox``) meet a target
-(``_targets``, ``state.py``) are read again line by line; each line's tokens are cut as the scan cuts
-them (``tokens.py``), hashed, and joined with the targets in DuckDB. Only the lines that hold one are
-touched, in Python:
+(``_targets``, ``state.py``) are read again; the erased subjects' own lines (from the keyed history)
+and the lines where the scan found a target otherwise (``ops.inbox_lines``) have their tokens cut as
+the scan cuts them (``tokens.py``), hashed, and joined with the targets in DuckDB. Only the lines
+that hold one are touched, in Python:
 
 * a line that is JSON is parsed, every string (key or value) and number in which a target stands
   as a token gets it replaced; on the erased subject's own line (its ``userId`` is a target) the
@@ -28,7 +29,9 @@ a messageId whose replacements would take it across the contract's length limit 
 side of it (``_keep_message_id_verdict``).
 
 Files are rewritten atomically (``assets/landing/inbox_files.py``); what changed is recorded in
-``ops.inbox_redactions`` (file, line number, subject key, kind, count: never a value). Folders of
+``ops.inbox_redactions`` (file, line number, subject key, kind, count: never a value), and the
+folder's cached keys follow the changed lines (``inbox_scan.cache_rewrite``), so that the verifier
+does not read a redacted folder again. Folders of
 arrival days after the run's day are left to their own run, so a re-run never changes a later day.
 """
 
@@ -49,7 +52,7 @@ import pyarrow as pa
 
 from assets.landing.contract import MESSAGE_ID_MAX, PERSONAL_PROPERTIES
 from assets.landing.inbox_files import Rewrite, arrival_day, finish_rewrites, inbox_folders, rewrite_files, visible
-from assets.purge.inbox_scan import scan_inbox
+from assets.purge.inbox_scan import cache_rewrite, scan_inbox
 from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
 
 #: What a whole line becomes when its identifiers cannot be replaced where they stand.
@@ -344,8 +347,8 @@ def _hits_on(con: duckdb.DuckDBPyConnection, f: _File, numbers: list[int] | None
     f.hits = {numbers[i]: hits for i, hits in found.items()}
 
 
-def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[bytes, list[tuple[int, str, str, int, bool]]]:
-    """(new content, [(line number, subject_key, kind, tokens replaced, whole line)]) of a file with hits."""
+def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[list[str], list[tuple[int, str, str, int, bool]]]:
+    """(new lines, [(line number, subject_key, kind, tokens replaced, whole line)]) of a file with hits."""
     changed: dict[int, str] = {}
     for n, found in f.hits.items():
         replacements: dict[str, str] = {}
@@ -371,7 +374,7 @@ def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[bytes, list[tup
         records += [
             (n + 1, subject_key, kind, count, n in whole) for (subject_key, kind), count in sorted(counts.items())
         ]
-    return _encoded("\n".join(lines), f.gz), records
+    return lines, records
 
 
 def _own_lines(con: duckdb.DuckDBPyConnection, folder: str) -> dict[str, list[int]]:
@@ -394,37 +397,30 @@ def _own_lines(con: duckdb.DuckDBPyConnection, folder: str) -> dict[str, list[in
     return own
 
 
-def _folder_targets(con: duckdb.DuckDBPyConnection, folder: str) -> dict[tuple[str, str], int | None]:
-    """{(kind, key): lines holding it} of the targets the folder's scan found (``ops.inbox_keys``)."""
-    return {
-        (kind, key): lines
-        for kind, key, lines in con.execute(
-            """SELECT DISTINCT t.kind, t.key, k.lines FROM ops.inbox_keys k
-               JOIN _targets t ON t.kind = k.kind AND unhex(t.key) = k.key WHERE k.folder = ?""",
-            [folder],
-        ).fetchall()
-    }
+def _foreign_lines(con: duckdb.DuckDBPyConnection, folder: str) -> dict[str, list[int]]:
+    """{file path: 0-based line numbers} of the other lines of a folder that hold a target: where the
+    folder's scan found it (``ops.inbox_lines``)."""
+    where: dict[str, list[int]] = {}
+    for path, line in con.execute(
+        """SELECT DISTINCT l.path, l.line_number FROM ops.inbox_lines l
+           JOIN _targets t ON t.kind = l.kind AND unhex(t.key) = l.key
+           WHERE l.folder = ? ORDER BY ALL""",
+        [folder],
+    ).fetchall():
+        where.setdefault(path, []).append(line - 1)
+    return where
 
 
 def _find_lines(con: duckdb.DuckDBPyConnection, folder: str, files: list[tuple[str, Path]]) -> list[_File]:
-    """The folder's files with the lines that hold a target.
-
-    The erased subjects' own lines are known from the keyed history, so only they are tokenised
-    first. When they hold every line of the folder that holds a target (the folder's scan counted
-    them, ``ops.inbox_keys.lines``), nothing else does; otherwise (an identifier in another line's
-    free text, a line the history does not key) every line of every file is tokenised."""
+    """The folder's files with the lines that hold a target: the erased subjects' own lines, known
+    from the keyed history, and the lines where the folder's scan found a target otherwise
+    (``inbox_scan._foreign_sql``). Only those lines are tokenised again, to find what to replace."""
     own = _own_lines(con, folder)
+    foreign = _foreign_lines(con, folder)
     read = [f for f in (_read(relative, path) for relative, path in files) if f is not None]
-    found: dict[tuple[str, str], int] = {}
     for f in read:
-        numbers = own.get(f.relative.split("/", 1)[1] if "/" in f.relative else f.relative, [])
-        _hits_on(con, f, numbers)
-        for hits in f.hits.values():
-            for kind, key in {(kind, key) for _tok, kind, key, _s in hits}:
-                found[(kind, key)] = found.get((kind, key), 0) + 1
-    if any(lines is None or found.get(target, 0) < lines for target, lines in _folder_targets(con, folder).items()):
-        for f in read:
-            _hits_on(con, f, None)
+        name = f.relative.split("/", 1)[1] if "/" in f.relative else f.relative
+        _hits_on(con, f, sorted(set(own.get(name, [])) | set(foreign.get(f.relative, []))))
     return [f for f in read if f.hits]
 
 
@@ -457,8 +453,11 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
         rewrites: list[Rewrite] = []
         recorded: list[tuple] = []
         for f in _find_lines(con, folder, folders[folder]):
-            content, records = _redacted(con, f)
-            rewrites.append(Rewrite(f.relative, f.path, content))
+            lines, records = _redacted(con, f)
+            changed = [n for n in range(len(lines)) if lines[n] != f.lines[n]]
+            before, after = [f.lines[n] for n in changed], [lines[n] for n in changed]
+            keys = cache_rewrite(con, folder, f.relative, [n + 1 for n in changed], before, after)
+            rewrites.append(Rewrite(f.relative, f.path, _encoded("\n".join(lines), f.gz), keys))
             recorded += [(day, folder, f.relative, *r) for r in records]
         if not rewrites:
             continue

@@ -207,6 +207,16 @@ CREATE TABLE IF NOT EXISTS ops.inbox_keys (
     key           BLOB NOT NULL,              -- the 32 bytes of the subject_key or email_key of a token found there
     lines         BIGINT                      -- the folder's lines that hold it
 );
+-- Where each kept key of ops.inbox_keys stands, by file and line, unless the line is the key's own subject's
+-- as the keyed history knows it (assets/purge/inbox_scan.py): the lines the redaction reads besides the
+-- erased subjects' own.
+CREATE TABLE IF NOT EXISTS ops.inbox_lines (
+    folder        VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,           -- relative to <inbox>/events/
+    line_number   BIGINT NOT NULL,            -- 1-based
+    kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'
+    key           BLOB NOT NULL
+);
 -- Retained inbox event files rewritten in place to redact erased subjects (assets/landing/inbox_files.py):
 -- the file's size and mtime before and after, so a rewrite cut short is finished by the next run.
 CREATE TABLE IF NOT EXISTS ops.inbox_rewrites (

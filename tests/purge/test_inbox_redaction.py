@@ -23,6 +23,7 @@ import pytest
 import assets.landing.inbox_files as inbox_files
 from assets.landing.ingest import ingest_day
 from assets.purge.inbox_redaction import ERASED_LINE, RedactionResult, account_replacement, email_replacement
+from assets.purge.inbox_scan import scan_inbox
 from tests.helpers import (
     Env,
     created,
@@ -401,6 +402,52 @@ def test_the_redaction_records_files_lines_keys_and_counts_and_no_identifier(env
 
     night(env, DAY1)  # a re-run finds nothing left: nothing more is recorded
     assert env.query("SELECT count(*) FROM ops.inbox_redactions") == [(len(rows),)]
+
+
+def cached_keys(con) -> list[tuple]:
+    """The scan's cache: each key with its line count, and where it stands beside its own lines."""
+    return con.execute(
+        """SELECT folder, kind, hex(key), lines, NULL, NULL FROM ops.inbox_keys
+           UNION ALL SELECT folder, kind, hex(key), NULL, path, line_number FROM ops.inbox_lines ORDER BY ALL"""
+    ).fetchall()
+
+
+def test_a_redacted_folder_keeps_the_keys_a_fresh_scan_finds_without_being_read_again(env):
+    erased, live, address = unique("acc_"), unique("acc_"), mail()
+    env.write_events(
+        DAY1,
+        "part-0000.jsonl",
+        [
+            created(erased, f"{DAY1}T09:00:00+01:00", address, first_name="Zbynek"),
+            event("Signed In", live, f"{DAY1}T10:00:00+01:00", properties={"note": f"{erased} asked, {address}"}),
+            event("Signed In", live, f"{DAY1}T11:00:00+01:00", properties={"note": f"{address} {address.upper()}"}),
+        ],
+    )
+    env.write_events(DAY1, "part-0001.jsonl.gz", [event("Signed In", erased, f"{DAY1}T12:00:00+01:00")], gz=True)
+    broken = f'{{"event": "Signed In", "userId": "{erased}", "note": "kept {live}" '.encode()  # not JSON
+    (env.inbox / "events" / DAY1 / "part-0002.jsonl").write_bytes(broken + b"\n")
+    env.write_events(DAY2, "part-0000.jsonl", [deleted(erased, f"{DAY2}T10:00:00+01:00")])
+    night(env, DAY1)
+    with env.connect() as con:
+        before = cached_keys(con)
+    assert any(f == DAY1 and k == env.subject_key(erased).upper() and p for f, _, k, _, p, _ in before)
+
+    night(env, DAY2)
+
+    rewritten = env.query("SELECT DISTINCT path FROM ops.inbox_rewrites ORDER BY path")
+    assert [p for (p,) in rewritten] == [f"{DAY1}/part-{n}" for n in ("0000.jsonl", "0001.jsonl.gz", "0002.jsonl")] + [
+        f"{DAY2}/part-0000.jsonl"
+    ]
+    with env.connect() as con:
+        kept = cached_keys(con)
+        assert scan_inbox(con, env.inbox, date(2026, 11, 3)) == 0  # the cache describes the files as they are
+        con.execute("DELETE FROM ops.inbox_scans")
+        con.execute("DELETE FROM ops.inbox_keys")
+        assert scan_inbox(con, env.inbox, date(2026, 11, 3)) == 2
+        fresh = cached_keys(con)
+    assert kept == fresh
+    assert kept != before
+    assert not [k for _, _, k, *_ in kept if k in (env.subject_key(erased).upper(), env.email_key(address).upper())]
 
 
 # ---------------------------------------------------------------------------------------------
