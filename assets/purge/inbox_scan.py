@@ -109,13 +109,14 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
         try:
             for table in ("ops.inbox_keys", "ops.inbox_lines", "ops.inbox_scans"):
                 con.execute(f"DELETE FROM {table} WHERE folder = ?", [folder])
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _inbox_kept AS {_keys_sql('_inbox_tokens')}")
             con.execute(
-                f"""INSERT INTO ops.inbox_keys
-                    SELECT $folder, kind, key, count(DISTINCT n) FROM ({_keys_sql("_inbox_tokens")}) GROUP BY ALL""",
+                """INSERT INTO ops.inbox_keys
+                   SELECT $folder, kind, key, count(DISTINCT n) FROM _inbox_kept GROUP BY ALL""",
                 {"folder": folder},
             )
             con.execute(
-                f"INSERT INTO ops.inbox_lines {_foreign_sql('_inbox_tokens', '_inbox_pos')}",
+                f"INSERT INTO ops.inbox_lines {_foreign_sql('_inbox_kept', '_inbox_pos')}",
                 {"folder": folder, "day": arrival_day(folder)},
             )
             con.execute("INSERT INTO ops.inbox_scans VALUES (?, ?, now())", [folder, manifest])
@@ -126,6 +127,7 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
         finally:
             con.unregister("_inbox_pos")
             con.execute("DROP TABLE IF EXISTS _inbox_tokens")
+            con.execute("DROP TABLE IF EXISTS _inbox_kept")
         scanned += 1
     return scanned
 
@@ -198,9 +200,9 @@ def _keys_sql(tokens: str) -> str:
     """
 
 
-def _foreign_sql(tokens: str, positions: str) -> str:
-    """The ops.inbox_lines rows of the tokens in TEMP `tokens` at the lines of `positions`(n, path,
-    line_number) of folder $folder (arrival day $day): every kept key where it stands, except an
+def _foreign_sql(kept: str, positions: str) -> str:
+    """The ops.inbox_lines rows of the kept keys in TEMP `kept` (``_keys_sql``) at the lines of
+    `positions`(n, path, line_number) of folder $folder (arrival day $day): every key where it stands, except an
     account id on a line that the keyed history keys by that very subject (the erased subject's own
     lines are found there, ``inbox_redaction._own_lines``). What is left is small: the e-mails, and an
     account id named in another line's text, a line the history could not key, a file it never
@@ -208,7 +210,7 @@ def _foreign_sql(tokens: str, positions: str) -> str:
     return f"""
     WITH found AS (
         SELECT DISTINCT p.path, p.line_number, o.kind, o.key
-        FROM ({_keys_sql(tokens)}) o JOIN {positions} p USING (n)
+        FROM {kept} o JOIN {positions} p USING (n)
         WHERE NOT (o.kind = 'account_id' AND regexp_full_match(o.tok, 'erased:[0-9a-f]{{64}}'))
     ), owned AS (
         SELECT $folder || '/' || source_file AS path, line_number, unhex(subject_key) AS key
@@ -252,22 +254,24 @@ def cache_rewrite(
         _tokens_of_file(con, "_delta_tokens")
     finally:
         con.unregister("_inbox_lines")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_kept AS {_keys_sql('_delta_tokens')}")
     delta = con.execute(
-        f"""SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $changed)
-                              - count(DISTINCT n) FILTER (WHERE n < $changed) AS delta
-            FROM ({_keys_sql("_delta_tokens")}) GROUP BY ALL HAVING delta <> 0""",
+        """SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $changed)
+                             - count(DISTINCT n) FILTER (WHERE n < $changed) AS delta
+           FROM _delta_kept GROUP BY ALL HAVING delta <> 0""",
         {"changed": len(before)},
     ).to_arrow_table()
     # the new lines' rows of ops.inbox_lines (positions of the `after` lines only)
     con.register("_inbox_pos", _positions(relative, range(len(before), len(lines)), line_numbers))
     try:
         where = con.execute(
-            f"SELECT * FROM ({_foreign_sql('_delta_tokens', '_inbox_pos')})",
+            f"SELECT * FROM ({_foreign_sql('_delta_kept', '_inbox_pos')})",
             {"folder": folder, "day": arrival_day(folder)},
         ).to_arrow_table()
     finally:
         con.unregister("_inbox_pos")
         con.execute("DROP TABLE _delta_tokens")
+        con.execute("DROP TABLE _delta_kept")
 
     def apply(con: duckdb.DuckDBPyConnection, stat_before: tuple[int, int], stat_after: tuple[int, int]) -> None:
         rows = con.execute("SELECT manifest FROM ops.inbox_scans WHERE folder = ?", [folder]).fetchall()
