@@ -255,18 +255,18 @@ def cache_rewrite(
     finally:
         con.unregister("_inbox_lines")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_kept AS {_keys_sql('_delta_tokens')}")
-    delta = con.execute(
+    delta = con.sql(
         """SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $changed)
                              - count(DISTINCT n) FILTER (WHERE n < $changed) AS delta
            FROM _delta_kept GROUP BY ALL HAVING delta <> 0""",
-        {"changed": len(before)},
+        params={"changed": len(before)},
     ).to_arrow_table()
     # the new lines' rows of ops.inbox_lines (positions of the `after` lines only)
     con.register("_inbox_pos", _positions(relative, range(len(before), len(lines)), line_numbers))
     try:
-        where = con.execute(
+        where = con.sql(
             f"SELECT * FROM ({_foreign_sql('_delta_kept', '_inbox_pos')})",
-            {"folder": folder, "day": arrival_day(folder)},
+            params={"folder": folder, "day": arrival_day(folder)},
         ).to_arrow_table()
     finally:
         con.unregister("_inbox_pos")
