@@ -190,8 +190,9 @@ def _keys_sql(tokens: str) -> str:
     WITH hashed AS (  -- each distinct token hashed once
         SELECT kind, tok, CASE kind WHEN 'email' THEN hmac_email(tok) ELSE hmac_subject(tok) END AS key
         FROM (SELECT DISTINCT kind, tok FROM {tokens})
-    ), known AS (
-        SELECT subject_key FROM keyed.events UNION SELECT subject_key FROM keyed.rejected
+    ), known AS (  -- every subject with a line: the vault's accounts, and the erased ones' keys
+        SELECT subject_key FROM vault.accounts
+        UNION ALL SELECT key FROM compliance.erased_identifiers WHERE kind = 'account_id'
     ), kept AS (
         SELECT kind, tok, key FROM hashed WHERE kind <> 'word' OR key IN (SELECT subject_key FROM known)
     )
