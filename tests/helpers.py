@@ -322,6 +322,7 @@ VOLATILE_COLUMNS = {
     "ops.check_results": {"dagster_run_id"},
     "reports.daily_summary": {"dagster_run_id", "generated_at"},
     "compliance.purge_log": {"purged_at"},
+    "vault.main.purge_counts": {"purged_at"},
     "ops.compaction_due": {"requested_at"},
     "ops.compactions": {"bytes_before", "bytes_after", "compacted_at"},
     "ops.inbox_scans": {"scanned_at", "manifest"},

@@ -190,8 +190,9 @@ def _keys_sql(tokens: str) -> str:
     WITH hashed AS (  -- each distinct token hashed once
         SELECT kind, tok, CASE kind WHEN 'email' THEN hmac_email(tok) ELSE hmac_subject(tok) END AS key
         FROM (SELECT DISTINCT kind, tok FROM {tokens})
-    ), known AS (
-        SELECT subject_key FROM keyed.events UNION SELECT subject_key FROM keyed.rejected
+    ), known AS (  -- every subject with a line: the vault's accounts, and the erased ones' keys
+        SELECT subject_key FROM vault.accounts
+        UNION ALL SELECT key FROM compliance.erased_identifiers WHERE kind = 'account_id'
     ), kept AS (
         SELECT kind, tok, key FROM hashed WHERE kind <> 'word' OR key IN (SELECT subject_key FROM known)
     )
@@ -255,18 +256,18 @@ def cache_rewrite(
     finally:
         con.unregister("_inbox_lines")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_kept AS {_keys_sql('_delta_tokens')}")
-    delta = con.execute(
+    delta = con.sql(
         """SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $changed)
                              - count(DISTINCT n) FILTER (WHERE n < $changed) AS delta
            FROM _delta_kept GROUP BY ALL HAVING delta <> 0""",
-        {"changed": len(before)},
+        params={"changed": len(before)},
     ).to_arrow_table()
     # the new lines' rows of ops.inbox_lines (positions of the `after` lines only)
     con.register("_inbox_pos", _positions(relative, range(len(before), len(lines)), line_numbers))
     try:
-        where = con.execute(
+        where = con.sql(
             f"SELECT * FROM ({_foreign_sql('_delta_kept', '_inbox_pos')})",
-            {"folder": folder, "day": arrival_day(folder)},
+            params={"folder": folder, "day": arrival_day(folder)},
         ).to_arrow_table()
     finally:
         con.unregister("_inbox_pos")

@@ -22,9 +22,10 @@ is nothing to do):
    rows with a BOOLEAN column named ``purged``. A change to the warehouse file requests its
    compaction in the same transaction.
 
-One DuckDB transaction writes one database file: each step is its own transaction, and a kill
-between two leaves what the re-run finishes. Rows of history stay, keyed by subject_key, so
-history and counts hold.
+One DuckDB transaction writes one database file: each step is its own transaction, which logs the
+rows it purged (``compliance.purge_log``; a vault transaction in ``vault.purge_counts``, copied to
+the log at the end), and a kill between two leaves what the re-run finishes, with the same log.
+Rows of history stay, keyed by subject_key, so history and counts hold.
 """
 
 from __future__ import annotations
@@ -76,20 +77,31 @@ def purge(con: duckdb.DuckDBPyConnection, day: date) -> PurgeResult:
         # which only exist until the statements below remove them (TEMP only).
         remember_new_target_plaintext(con)
         result.newly_erased = _count(con, f"SELECT count(*) FROM _erased WHERE erased_on = DATE '{day}'")
-        with _transaction(con):
+        with _transaction(con, day, result, VAULT):
             _purge_vault(con, result)
         _purge_account_ids(con, day, result)
         _purge_residuals(con, day, result)
     with _transaction(con):
-        _log(con, day, result)
+        _copy_vault_log(con, day)
     return result
 
 
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _transaction(
+    con: duckdb.DuckDBPyConnection,
+    day: date | None = None,
+    result: PurgeResult | None = None,
+    database: str = "warehouse",
+) -> Iterator[None]:
+    """One transaction, which writes one database file. With `result`, the rows it purged are logged
+    in it (``_log``), so that a run killed between two transactions and its re-run log what an
+    uninterrupted run logs."""
+    before = Counter(result.rows) if result is not None else Counter()
     con.execute("BEGIN TRANSACTION")
     try:
         yield
+        if result is not None:
+            _log(con, day, result.rows - before, database)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -154,7 +166,7 @@ def _purge_account_ids(con: duckdb.DuckDBPyConnection, day: date, result: PurgeR
     for table in tables_with_columns(con, "subject_key", "account_id"):
         if table.name == "vault.accounts":
             continue  # step 2 deleted its rows
-        with _transaction(con):
+        with _transaction(con, day, result, table.database):
             n = _count(
                 con,
                 f"""UPDATE {table.sql} SET account_id = NULL
@@ -162,7 +174,7 @@ def _purge_account_ids(con: duckdb.DuckDBPyConnection, day: date, result: PurgeR
             )
             if n and table.database != VAULT:  # the vault's request is made by the warehouse's transaction
                 _request_compaction(con, day, table.database)
-        result.rows[table.name] += n
+            result.rows[table.name] += n
 
 
 def _purge_residuals(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:
@@ -185,7 +197,7 @@ def _purge_residuals(con: duckdb.DuckDBPyConnection, day: date, result: PurgeRes
             _request_compaction(con, day, database)
     for col in columns:
         is_marked = (col.catalog, f"{col.schema}.{col.table}") in marked
-        with _transaction(con):
+        with _transaction(con, day, result, col.owner.database):
             if col.data_type in ("VARCHAR", "JSON"):
                 _redact_tokens(con, col, result, is_marked)
             _clear_values(con, col, result, is_marked)
@@ -269,14 +281,23 @@ def _redact_tokens(con: duckdb.DuckDBPyConnection, col: TextColumn, result: Purg
     con.execute("DROP TABLE _redact")
 
 
-def _log(con: duckdb.DuckDBPyConnection, day: date, result: PurgeResult) -> None:
-    """Add this run's counts to the day's purge_log rows."""
-    for table, rows in sorted(result.rows.items()):
-        if not rows:
-            continue
+#: Where a transaction that wrote each database logs the rows it purged: a DuckDB transaction writes
+#: one database file, so the vault's counts wait in the vault until ``_copy_vault_log`` copies them.
+_LOGS = {"warehouse": "compliance.purge_log", VAULT: "vault.purge_counts"}
+
+
+def _log(con: duckdb.DuckDBPyConnection, day: date, rows: Counter, database: str) -> None:
+    """Add rows purged per table to the day's rows of the log of `database`."""
+    log = _LOGS[database]
+    for table, n in sorted(rows.items()):
         earlier = con.execute(
-            "SELECT coalesce(sum(rows_purged), 0) FROM compliance.purge_log WHERE run_date = ? AND table_name = ?",
-            [day, table],
+            f"SELECT coalesce(sum(rows_purged), 0) FROM {log} WHERE run_date = ? AND table_name = ?", [day, table]
         ).fetchall()[0][0]
-        con.execute("DELETE FROM compliance.purge_log WHERE run_date = ? AND table_name = ?", [day, table])
-        con.execute("INSERT INTO compliance.purge_log VALUES (?, ?, ?, now())", [day, table, earlier + rows])
+        con.execute(f"DELETE FROM {log} WHERE run_date = ? AND table_name = ?", [day, table])
+        con.execute(f"INSERT INTO {log} VALUES (?, ?, ?, now())", [day, table, earlier + n])
+
+
+def _copy_vault_log(con: duckdb.DuckDBPyConnection, day: date) -> None:
+    """The day's purge_log rows of vault tables become the vault's own counts (idempotent)."""
+    con.execute("DELETE FROM compliance.purge_log WHERE run_date = ? AND starts_with(table_name, 'vault.')", [day])
+    con.execute("INSERT INTO compliance.purge_log SELECT * FROM vault.purge_counts WHERE run_date = ?", [day])

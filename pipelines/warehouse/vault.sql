@@ -29,3 +29,11 @@ CREATE TABLE IF NOT EXISTS vault.quarantine (
     raw_line      VARCHAR,                    -- NULL once it held an erased identifier
     purged        BOOLEAN NOT NULL DEFAULT false
 );
+-- Rows the purge changed here, per day and table (assets/purge/purge.py): counts, written in the
+-- transaction that changed them and copied to compliance.purge_log.
+CREATE TABLE IF NOT EXISTS vault.purge_counts (
+    run_date      DATE NOT NULL,
+    table_name    VARCHAR NOT NULL,
+    rows_purged   BIGINT NOT NULL,
+    purged_at     TIMESTAMPTZ NOT NULL
+);

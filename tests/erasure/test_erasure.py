@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+import assets.purge.purge as purge_module
 from assets.compaction.assets import WAREHOUSE_COMPACTION
 from assets.compliance.violations import VIOLATIONS
 from assets.core.accounts import ACCOUNTS as CORE_ACCOUNTS
@@ -176,6 +177,38 @@ def test_erased_subject_is_gone_from_every_table_and_from_the_file_bytes(env):
     text = "\n".join(rendered)
     assert subject[:12] in text  # shortened keys are shown
     assert [n for n in needles if n in text] == []
+
+
+class SimulatedKill(BaseException):
+    """Stands for a SIGKILL at one point of the purge: nothing after it runs."""
+
+
+@pytest.mark.parametrize("killed_in", ["_purge_account_ids", "_copy_vault_log"])
+def test_a_purge_killed_after_its_vault_transaction_logs_what_an_uninterrupted_one_logs(env, monkeypatch, killed_in):
+    account, live, mail = unique("acc_"), unique("acc_"), high_entropy_email()
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [created(account, "2026-11-02T09:00:00+01:00", mail), deleted(account, "2026-11-02T18:00:00+01:00")],
+    )
+    broken = f'{{"event": "Signed In", "userId": "{live}", "note": "wrote as {mail}" '  # not JSON: quarantined
+    (env.inbox / "events" / "2026-11-02" / "part-0001.jsonl").write_text(broken + "\n")
+
+    def killed(*_args, **_kwargs):
+        raise SimulatedKill
+
+    with monkeypatch.context() as m:
+        m.setattr(purge_module, killed_in, killed)
+        with pytest.raises(SimulatedKill):
+            night(env, "2026-11-02")
+    assert env.query("SELECT count(*) FROM vault.accounts WHERE subject_key = ?", [env.subject_key(account)]) == [(0,)]
+
+    night(env, "2026-11-02")  # the re-run finds the vault purged already
+
+    logged = env.query("SELECT table_name, rows_purged FROM compliance.purge_log ORDER BY ALL")
+    assert logged == [("vault.accounts", 1), ("vault.event_properties", 1), ("vault.quarantine", 1)]
+    night(env, "2026-11-02")  # boundary: a re-run that purges nothing adds nothing
+    assert env.query("SELECT table_name, rows_purged FROM compliance.purge_log ORDER BY ALL") == logged
 
 
 def test_a_late_event_of_an_erased_subject_is_purged_in_its_own_run(env):
