@@ -31,8 +31,8 @@ side of it (``_keep_message_id_verdict``).
 Files are rewritten atomically (``assets/landing/inbox_files.py``); what changed is recorded in
 ``ops.inbox_redactions`` (file, line number, subject key, kind, count: never a value), and the
 folder's cached keys follow the changed lines (``inbox_scan.cache_rewrite``), so that the verifier
-does not read a redacted folder again. Folders of
-arrival days after the run's day are left to their own run, so a re-run never changes a later day.
+does not read a redacted folder again. Folders of arrival days after the run's day are left to
+their own run, so a re-run never changes a later day.
 """
 
 from __future__ import annotations

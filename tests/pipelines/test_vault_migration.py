@@ -1,6 +1,7 @@
 """Migration 0003: a warehouse made before the identity vault is upgraded in place on its first open
 by the new code. The contract's tables read the same rows, the history keeps no identifier, and the
-night's compaction leaves none of the old bytes in the warehouse file."""
+night's compaction leaves none of the old bytes in the warehouse file. Migration 0004: the purge
+log's counts of vault tables are kept in the vault too, so a re-run of an older day keeps them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from pipelines.keys import email_key, subject_key
 from pipelines.warehouse import connect, migrations, vault_path
-from tests.helpers import text_columns
+from tests.helpers import created, deleted, night, text_columns
 
 OLD_SCHEMA = (Path(__file__).parent / "fixtures" / "schema_before_vault.sql").read_text(encoding="utf-8")
 CONTRACT_TABLES = (
@@ -227,4 +228,31 @@ def test_an_upgrade_cut_short_after_the_vault_was_filled_is_finished_by_the_next
         assert con.execute("SELECT count(*) FROM vault.accounts").fetchall() == [(1,)]
         assert con.execute("SELECT count(*) FROM vault.event_properties").fetchall() == [(2,)]
         assert con.execute("SELECT count(*) FROM vault.quarantine").fetchall() == [(2,)]
-    assert [m.version for m in migrations.available()][-1] == 3
+    assert 3 in [m.version for m in migrations.available()]
+
+
+def test_the_vault_counts_of_an_older_purge_log_are_kept_across_a_rerun_of_their_day(env):
+    """Migration 0004: vault.purge_counts is seeded from compliance.purge_log."""
+    account = _secret("acc_")
+    env.write_events(
+        "2026-11-02",
+        "part-0000.jsonl",
+        [
+            created(account, "2026-11-02T09:00:00+01:00", f"{_secret('zq')}@example.cz"),
+            deleted(account, "2026-11-02T18:00:00+01:00"),
+        ],
+    )
+    night(env, "2026-11-02")
+    logged = env.query("SELECT table_name, rows_purged FROM compliance.purge_log ORDER BY ALL")
+    assert logged == [("vault.accounts", 1), ("vault.event_properties", 1)]
+    with env.connect() as con:  # as a warehouse made before 0004 left it: the counts in the log only
+        con.execute("DELETE FROM vault.purge_counts")
+        con.execute("DELETE FROM ops.schema_migrations WHERE version = 4")
+
+    with env.connect() as con:
+        assert con.execute("SELECT table_name, rows_purged FROM vault.purge_counts ORDER BY ALL").fetchall() == logged
+    night(env, "2026-11-02")  # a re-run of the day purges nothing more and keeps the day's counts
+
+    assert env.query("SELECT table_name, rows_purged FROM compliance.purge_log ORDER BY ALL") == logged
+    with env.connect() as con:  # boundary: the migration runs once; a second open copies nothing twice
+        assert con.execute("SELECT count(*) FROM vault.purge_counts").fetchall() == [(2,)]
