@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pipelines.resources import Warehouse
+from pipelines.warehouse import transaction
 
 
 @dataclass
@@ -52,13 +53,12 @@ def compact_if_due(warehouse: Warehouse, day: date, delay_days: int = 0) -> list
         stats = warehouse.compact(database)
         with warehouse.get_connection() as con:
             # one transaction: a run killed in between must neither lose the log row nor the request
-            con.execute("BEGIN TRANSACTION")
-            con.execute("DELETE FROM ops.compaction_due WHERE database = ?", [database])
-            con.execute(
-                "INSERT INTO ops.compactions (run_date, bytes_before, bytes_after, compacted_at, database) "
-                "VALUES (?, ?, ?, now(), ?)",
-                [day, stats["bytes_before"], stats["bytes_after"], database],
-            )
-            con.execute("COMMIT")
+            with transaction(con):
+                con.execute("DELETE FROM ops.compaction_due WHERE database = ?", [database])
+                con.execute(
+                    "INSERT INTO ops.compactions (run_date, bytes_before, bytes_after, compacted_at, database) "
+                    "VALUES (?, ?, ?, now(), ?)",
+                    [day, stats["bytes_before"], stats["bytes_after"], database],
+                )
         results.append(CompactionResult(database, True, requests, oldest, stats["bytes_before"], stats["bytes_after"]))
     return results

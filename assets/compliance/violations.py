@@ -17,6 +17,7 @@ from assets.erasure.assets import ERASURE_REGISTER
 from assets.landing.assets import EXPORT_KEYS
 from pipelines.partitions import partition_day
 from pipelines.resources import Warehouse
+from pipelines.warehouse import transaction
 
 VIOLATIONS = dg.AssetKey(["compliance", "violations"])
 
@@ -76,8 +77,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] 
     install_care_hours(con, day)
     con.execute(SHARED_VIEWS)
     outcomes = []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for rule in rules:
             con.execute(_candidates_sql(rule))
             con.execute(_insert_sql(rule), {"rule": rule.id, "severity": rule.severity, "day": day})
@@ -89,10 +89,6 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] 
             ).fetchall()[0]
             outcomes.append(RuleOutcome(rule.id, rule.severity, found, new, total))
         con.execute("DROP TABLE IF EXISTS _candidates")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return outcomes
 
 

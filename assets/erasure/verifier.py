@@ -31,6 +31,7 @@ from assets.landing.exports import UNREADABLE_LATEST_SQL
 from assets.purge.inbox_scan import scan_inbox
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import DUE_DATE_SQL, load_state
+from pipelines.warehouse import transaction
 
 STATUSES = ("verified", "pending", "overdue")
 
@@ -127,8 +128,7 @@ def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> Re
         """,
         {"day": day},
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM compliance.erasure_register")
         con.execute(
             """INSERT INTO compliance.erasure_register
@@ -148,10 +148,6 @@ def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> Re
                AND NOT EXISTS (SELECT 1 FROM ops.erasure_verified v WHERE v.subject_key = r.subject_key)
                ORDER BY subject_key"""
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     for status, n in con.execute("SELECT status, count(*) FROM _register GROUP BY status").fetchall():
         result.by_status[status] = n
     result.by_location = dict(

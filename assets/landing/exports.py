@@ -49,6 +49,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.safe_text import system_label
+from pipelines.warehouse import transaction
 
 log = logging.getLogger(__name__)
 
@@ -261,37 +262,35 @@ def _load(con: duckdb.DuckDBPyConnection, system: str, export_date: date, path: 
             )
             SELECT row_number, coalesce(ids[i], ids[1]) AS account_id, emails[i] AS email
             FROM (SELECT *, unnest(range(1, greatest(len(ids), len(emails), 1) + 1)) AS i FROM records)"""
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _export AS {records}", [where])
-        con.execute("DELETE FROM landing.export_keys WHERE system = ?", [system])
-        con.execute(
-            """
-            INSERT INTO landing.export_keys
-            WITH ids AS (SELECT account_id, hmac_subject(account_id) AS k
-                         FROM (SELECT DISTINCT account_id FROM _export WHERE account_id IS NOT NULL)),
-                 emails AS (SELECT email, hmac_subject(email) AS k
-                            FROM (SELECT DISTINCT email FROM _export WHERE email IS NOT NULL))
-            SELECT ?, ?::DATE, e.row_number, ids.k, emails.k
-            FROM _export e
-            LEFT JOIN ids USING (account_id)
-            LEFT JOIN emails USING (email)
-            """,
-            [system, export_date],
-        )
-        total, keyed = con.execute(
-            """SELECT count(DISTINCT row_number),
-                      count(DISTINCT row_number) FILTER (WHERE account_id IS NOT NULL OR email IS NOT NULL)
-               FROM _export"""
-        ).fetchall()[0]
-        con.execute("DELETE FROM landing.export_files WHERE system = ? AND export_date = ?", [system, export_date])
-        con.execute(
-            "INSERT INTO landing.export_files VALUES (?, ?, ?, ?, ?, true, NULL, now())",
-            [system, export_date, path.name, total, keyed],
-        )
-        con.execute("COMMIT")
-    except duckdb.Error as exc:
-        con.execute("ROLLBACK")
+        with transaction(con):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _export AS {records}", [where])
+            con.execute("DELETE FROM landing.export_keys WHERE system = ?", [system])
+            con.execute(
+                """
+                INSERT INTO landing.export_keys
+                WITH ids AS (SELECT account_id, hmac_subject(account_id) AS k
+                             FROM (SELECT DISTINCT account_id FROM _export WHERE account_id IS NOT NULL)),
+                     emails AS (SELECT email, hmac_subject(email) AS k
+                                FROM (SELECT DISTINCT email FROM _export WHERE email IS NOT NULL))
+                SELECT ?, ?::DATE, e.row_number, ids.k, emails.k
+                FROM _export e
+                LEFT JOIN ids USING (account_id)
+                LEFT JOIN emails USING (email)
+                """,
+                [system, export_date],
+            )
+            total, keyed = con.execute(
+                """SELECT count(DISTINCT row_number),
+                          count(DISTINCT row_number) FILTER (WHERE account_id IS NOT NULL OR email IS NOT NULL)
+                   FROM _export"""
+            ).fetchall()[0]
+            con.execute("DELETE FROM landing.export_files WHERE system = ? AND export_date = ?", [system, export_date])
+            con.execute(
+                "INSERT INTO landing.export_files VALUES (?, ?, ?, ?, ?, true, NULL, now())",
+                [system, export_date, path.name, total, keyed],
+            )
+    except duckdb.Error as exc:  # rolled back
         return _unreadable(con, system, export_date, path, _duckdb_problem(exc))
     finally:
         con.execute("DROP TABLE IF EXISTS _export")

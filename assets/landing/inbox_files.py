@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.warehouse import transaction
 from pipelines.warehouse.compaction import fsync_path
 
 #: The suffix of a rewrite's new content while it is written beside the file.
@@ -136,8 +137,7 @@ def rewrite_files(con: duckdb.DuckDBPyConnection, run_date: date, rewrites: list
         after = _stat(copy)
         folder, _, name = rewrite.relative.rpartition("/")
         day = arrival_day(folder) if folder and "/" not in folder else None
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(
                 "DELETE FROM ops.inbox_rewrites WHERE path = ? AND state = 'pending'",
                 [rewrite.relative],
@@ -150,10 +150,6 @@ def rewrite_files(con: duckdb.DuckDBPyConnection, run_date: date, rewrites: list
                 _record_manifest(con, day, name, before, after)
             if rewrite.on_record is not None:
                 rewrite.on_record(con, before, after)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         os.replace(copy, rewrite.path)
         fsync_path(rewrite.path.parent)
         con.execute(

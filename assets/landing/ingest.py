@@ -27,6 +27,7 @@ from assets.landing.event_files import Candidate, day_folder, list_day_files, ma
 from assets.landing.event_validation import stage_day_lines
 from assets.landing.inbox_files import finish_rewrites
 from pipelines.safe_text import file_label
+from pipelines.warehouse import transaction
 
 log = logging.getLogger(__name__)
 
@@ -105,25 +106,21 @@ def ingest_day(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> DayIng
     _classify_duplicates(con, day, [c.name for c in candidates] if previous is not None else [])
     _keys(con)
     _write_vault(con, day)
-    con.execute("BEGIN TRANSACTION")
     try:
-        if previous is not None:
-            # The folder changed since it was ingested (a late file): ingest its files afresh. Rows
-            # of files that are gone (retention deleted the folder before a late file re-created it)
-            # are history and stay; their messageIds remain accepted.
-            names = [c.name for c in candidates]
-            for table in ("keyed.events", "keyed.rejected", "landing.files"):
-                con.execute(
-                    f"DELETE FROM {table} WHERE arrival_date = ? AND list_contains(?::VARCHAR[], source_file)",
-                    [day, names],
-                )
-            con.execute("DELETE FROM ops.ingested_days WHERE arrival_date = ?", [day])
-        _write(con, day, unreadable, candidates)
-        con.execute("INSERT INTO ops.ingested_days VALUES (?, ?, ?, now())", [day, manifest, len(candidates)])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            if previous is not None:
+                # The folder changed since it was ingested (a late file): ingest its files afresh. Rows
+                # of files that are gone (retention deleted the folder before a late file re-created it)
+                # are history and stay; their messageIds remain accepted.
+                names = [c.name for c in candidates]
+                for table in ("keyed.events", "keyed.rejected", "landing.files"):
+                    con.execute(
+                        f"DELETE FROM {table} WHERE arrival_date = ? AND list_contains(?::VARCHAR[], source_file)",
+                        [day, names],
+                    )
+                con.execute("DELETE FROM ops.ingested_days WHERE arrival_date = ?", [day])
+            _write(con, day, unreadable, candidates)
+            con.execute("INSERT INTO ops.ingested_days VALUES (?, ?, ?, now())", [day, manifest, len(candidates)])
     finally:
         for t in ("_checked", "_classified", "_keys"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -181,52 +178,48 @@ for _prop in PERSONAL_PROPERTIES:
 def _write_vault(con: duckdb.DuckDBPyConnection, day: date) -> None:
     """The day's plain identifiers into the vault, each once: new subjects' account ids, the
     properties of accepted events that carry a personal one, rejected lines' text."""
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            """
-            INSERT INTO vault.accounts
-            SELECT k.subject_key, k.user_id FROM _keys k
-            WHERE NOT regexp_full_match(k.user_id, 'erased:[0-9a-f]{64}')
-              AND k.subject_key NOT IN (SELECT subject_key FROM vault.accounts)
-            """
-        )
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _personal AS
-            SELECT c.message_id, k.subject_key,
-                   CASE WHEN c.event IN ('Account Created', 'Email Changed')
-                        THEN hmac_email(c.props->>'$.email') END AS email_key,
-                   CASE WHEN c.event = 'Email Changed' AND json_type(c.props, '$.previous_email') = 'VARCHAR'
-                        THEN hmac_email(c.props->>'$.previous_email') END AS previous_email_key,
-                   c.props AS properties
-            FROM _checked c JOIN _classified d USING (file_seq, line_number) JOIN _keys k USING (user_id)
-            WHERE NOT d.is_duplicate AND {_HAS_PERSONAL}
-            """
-        )
-        con.execute("DELETE FROM vault.event_properties WHERE message_id IN (SELECT message_id FROM _personal)")
-        con.execute("INSERT INTO vault.event_properties SELECT * FROM _personal")
-        con.execute(
-            """
-            DELETE FROM vault.quarantine
-            WHERE arrival_date = $day AND source_file IN (SELECT DISTINCT source_file FROM _checked)
-            """,
-            {"day": day},
-        )
-        con.execute(
-            """
-            INSERT INTO vault.quarantine (arrival_date, source_file, line_number, subject_key, raw_line)
-            SELECT $day, c.source_file, c.line_number, k.subject_key, rtrim(c.line, chr(10) || chr(13))
-            FROM _checked c LEFT JOIN _keys k ON c.t_user = 'VARCHAR' AND k.user_id = c.user_id
-            WHERE c.reason IS NOT NULL
-            ORDER BY c.file_seq, c.line_number
-            """,
-            {"day": day},
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                """
+                INSERT INTO vault.accounts
+                SELECT k.subject_key, k.user_id FROM _keys k
+                WHERE NOT regexp_full_match(k.user_id, 'erased:[0-9a-f]{64}')
+                  AND k.subject_key NOT IN (SELECT subject_key FROM vault.accounts)
+                """
+            )
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE _personal AS
+                SELECT c.message_id, k.subject_key,
+                       CASE WHEN c.event IN ('Account Created', 'Email Changed')
+                            THEN hmac_email(c.props->>'$.email') END AS email_key,
+                       CASE WHEN c.event = 'Email Changed' AND json_type(c.props, '$.previous_email') = 'VARCHAR'
+                            THEN hmac_email(c.props->>'$.previous_email') END AS previous_email_key,
+                       c.props AS properties
+                FROM _checked c JOIN _classified d USING (file_seq, line_number) JOIN _keys k USING (user_id)
+                WHERE NOT d.is_duplicate AND {_HAS_PERSONAL}
+                """
+            )
+            con.execute("DELETE FROM vault.event_properties WHERE message_id IN (SELECT message_id FROM _personal)")
+            con.execute("INSERT INTO vault.event_properties SELECT * FROM _personal")
+            con.execute(
+                """
+                DELETE FROM vault.quarantine
+                WHERE arrival_date = $day AND source_file IN (SELECT DISTINCT source_file FROM _checked)
+                """,
+                {"day": day},
+            )
+            con.execute(
+                """
+                INSERT INTO vault.quarantine (arrival_date, source_file, line_number, subject_key, raw_line)
+                SELECT $day, c.source_file, c.line_number, k.subject_key, rtrim(c.line, chr(10) || chr(13))
+                FROM _checked c LEFT JOIN _keys k ON c.t_user = 'VARCHAR' AND k.user_id = c.user_id
+                WHERE c.reason IS NOT NULL
+                ORDER BY c.file_seq, c.line_number
+                """,
+                {"day": day},
+            )
     finally:
         con.execute("DROP TABLE IF EXISTS _personal")
 

@@ -30,6 +30,7 @@ from assets.purge.tokens import (
     install_scan_macros,
     sql_literal,
 )
+from pipelines.warehouse import transaction
 
 #: Part of every folder manifest: change it when what the scan keeps of a folder changes.
 INBOX_SCAN_VERSION = f"{SCAN_VERSION}:inbox-lines-v1"
@@ -105,25 +106,21 @@ def scan_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> int:
             finally:
                 con.unregister("_inbox_lines")
         con.register("_inbox_pos", pa.concat_tables(positions) if positions else _positions("", [], []))
-        con.execute("BEGIN TRANSACTION")
         try:
-            for table in ("ops.inbox_keys", "ops.inbox_lines", "ops.inbox_scans"):
-                con.execute(f"DELETE FROM {table} WHERE folder = ?", [folder])
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _inbox_kept AS {_keys_sql('_inbox_tokens')}")
-            con.execute(
-                """INSERT INTO ops.inbox_keys
-                   SELECT $folder, kind, key, count(DISTINCT n) FROM _inbox_kept GROUP BY ALL""",
-                {"folder": folder},
-            )
-            con.execute(
-                f"INSERT INTO ops.inbox_lines {_foreign_sql('_inbox_kept', '_inbox_pos')}",
-                {"folder": folder, "day": arrival_day(folder)},
-            )
-            con.execute("INSERT INTO ops.inbox_scans VALUES (?, ?, now())", [folder, manifest])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                for table in ("ops.inbox_keys", "ops.inbox_lines", "ops.inbox_scans"):
+                    con.execute(f"DELETE FROM {table} WHERE folder = ?", [folder])
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _inbox_kept AS {_keys_sql('_inbox_tokens')}")
+                con.execute(
+                    """INSERT INTO ops.inbox_keys
+                       SELECT $folder, kind, key, count(DISTINCT n) FROM _inbox_kept GROUP BY ALL""",
+                    {"folder": folder},
+                )
+                con.execute(
+                    f"INSERT INTO ops.inbox_lines {_foreign_sql('_inbox_kept', '_inbox_pos')}",
+                    {"folder": folder, "day": arrival_day(folder)},
+                )
+                con.execute("INSERT INTO ops.inbox_scans VALUES (?, ?, now())", [folder, manifest])
         finally:
             con.unregister("_inbox_pos")
             con.execute("DROP TABLE IF EXISTS _inbox_tokens")

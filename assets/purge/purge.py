@@ -43,6 +43,7 @@ from assets.purge.scan import scan_warehouse
 from assets.purge.scan_memory import remember_new_target_plaintext
 from assets.purge.state import load_state
 from assets.purge.tokens import USER_ID_RE, install_scan_macros, sql_literal
+from pipelines.warehouse import transaction
 
 
 @dataclass
@@ -97,15 +98,10 @@ def _transaction(
     in it (``_log``), so that a run killed between two transactions and its re-run log what an
     uninterrupted run logs."""
     before = Counter(result.rows) if result is not None else Counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         yield
         if result is not None:
             _log(con, day, result.rows - before, database)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _request_compaction(con: duckdb.DuckDBPyConnection, day: date, database: str) -> None:

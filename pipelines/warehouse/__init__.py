@@ -9,6 +9,7 @@ and the crash-safe byte-level compaction.
 * `lock`: one pipeline run writes the warehouse at a time.
 * `compaction`: copy a database file (the warehouse or the vault) into a fresh file so deleted
   values leave no bytes behind.
+* `transaction`: one transaction as a context manager (committed, or rolled back on any error).
 
 The names below are the package's interface; `open_connection` and `compaction_hook` are looked
 up here at call time, so a wrapper or hook installed on the package (tests, bench) takes effect.
@@ -39,6 +40,7 @@ from pipelines.warehouse.lock import (
     held_locks,
     lock_path,
 )
+from pipelines.warehouse.transaction import transaction
 
 #: Test hook: called with the name of each compaction stage as it is reached ("checkpointed",
 #: "copying", "copied", "synced", "replaced"). Tests kill the process there; production leaves it None.
@@ -65,6 +67,7 @@ __all__ = [
     "memory_limit_at_most",
     "open_connection",
     "recover",
+    "transaction",
     "vault_path",
     "wal_path",
 ]

@@ -16,6 +16,8 @@ the next open runs both again.
 
 import duckdb
 
+from pipelines.warehouse.transaction import transaction
+
 #: The personal properties as they were when this migration was written (assets/landing/contract.py);
 #: a migration keeps its own copy, so that it does the same thing whatever the code becomes.
 PERSONAL_PROPERTIES = ("email", "previous_email", "first_name", "last_name", "street", "city", "postal_code", "country")
@@ -49,8 +51,7 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Copy the old tables' plain identifiers into the vault (its own transaction)."""
     if not _is_table(con, "landing", "events"):
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             """
             INSERT INTO vault.accounts
@@ -82,10 +83,6 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
                                 AND q.line_number = r.line_number)
             """
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.warehouse.transaction import transaction
+
 log = logging.getLogger(__name__)
 
 FOLDER = Path(__file__).parent
@@ -76,17 +78,12 @@ def apply_pending(con: duckdb.DuckDBPyConnection) -> list[int]:
         if migration.version in done:
             continue
         migration.prepare(con)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             migration.run(con)
             con.execute(
                 "INSERT INTO ops.schema_migrations VALUES (?, ?, current_timestamp)",
                 [migration.version, migration.name],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         log.info("Applied schema migration %04d_%s", migration.version, migration.name)
         ran.append(migration.version)
     return ran
