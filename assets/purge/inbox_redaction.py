@@ -5,7 +5,7 @@ Which lines: the folders whose keys (``ops.inbox_keys``, refreshed by ``scan_inb
 (``_targets``, ``state.py``) are read again; the erased subjects' own lines (from the keyed history)
 and the lines where the scan found a target otherwise (``ops.inbox_lines``) have their tokens cut as
 the scan cuts them (``tokens.py``), hashed, and joined with the targets in DuckDB. Only the lines
-that hold one are touched, in Python:
+that hold one are touched, in Python (``line_redaction.py``):
 
 * a line that is JSON is parsed, every string (key or value) and number in which a target stands
   as a token gets it replaced; on the erased subject's own line (its ``userId`` is a target) the
@@ -26,7 +26,7 @@ stay exact when the file is ingested again: an account id becomes ``erased:<subj
 ``erased-<first 16 hex of its email_key>@erased.invalid`` (still an address). Replacements are the
 same for the same identifier, so messageIds that were equal stay equal and distinct stay distinct;
 a messageId whose replacements would take it across the contract's length limit is kept on its
-side of it (``_keep_message_id_verdict``).
+side of it (``line_redaction._keep_message_id_verdict``).
 
 Files are rewritten atomically (``assets/landing/inbox_files.py``); what changed is recorded in
 ``ops.inbox_redactions`` (file, line number, subject key, kind, count: never a value), and the
@@ -37,11 +37,7 @@ their own run, so a re-run never changes a later day.
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
-import json
-import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,17 +46,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from assets.landing.contract import MESSAGE_ID_MAX, PERSONAL_PROPERTIES
 from assets.landing.inbox_files import Rewrite, arrival_day, finish_rewrites, inbox_folders, rewrite_files, visible
 from assets.purge.inbox_scan import cache_rewrite, scan_inbox
+from assets.purge.line_redaction import ERASED_LINE, erased_whole, redact_line
 from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
-
-#: What a whole line becomes when its identifiers cannot be replaced where they stand.
-ERASED_LINE = "[erased]"
-#: What a personal property's value (a name, an address value) becomes on the subject's own line.
-ERASED_VALUE = "[erased]"
-#: Properties that are not identifiers and are replaced only as tokens: the e-mails, by their key.
-_VALUE_PROPERTIES = tuple(p for p in PERSONAL_PROPERTIES if p not in ("email", "previous_email"))
+from pipelines.warehouse import transaction
 
 
 def account_replacement(subject_key: str) -> str:
@@ -148,148 +138,6 @@ def _line_hits(con: duckdb.DuckDBPyConnection, lines: list[str]) -> dict[int, li
 
 
 # ---------------------------------------------------------------------------------------------
-# Rewriting a line
-# ---------------------------------------------------------------------------------------------
-
-
-class _Raw(str):
-    """A JSON number kept as the text it was written with."""
-
-
-class _Obj(list):
-    """A JSON object as its (key, value) pairs, so repeated keys and their order survive."""
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(name)  # NaN / Infinity are not JSON (the contract rejects such lines)
-
-
-def _parse_object(text: str):
-    return json.loads(text, object_pairs_hook=_Obj, parse_float=_Raw, parse_int=_Raw, parse_constant=_reject_constant)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _dump_string(value: str) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    # a lone surrogate (written as an escape in the line) cannot be UTF-8: it stays an escape
-    return json.dumps(value) if _SURROGATE.search(text) else text
-
-
-def _dump(value) -> str:
-    """Compact JSON of a parsed value, numbers and repeated keys as they were."""
-    if isinstance(value, _Raw):
-        return str(value)
-    if isinstance(value, str):
-        return _dump_string(value)
-    if isinstance(value, _Obj):
-        return "{" + ",".join(f"{_dump_string(k)}:{_dump(v)}" for k, v in value) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_dump(v) for v in value) + "]"
-    return json.dumps(value)  # true, false, null
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _standing(tok: str) -> re.Pattern:
-    """The token where it stands whole: not inside a longer word."""
-    return re.compile(rf"(?<![\w]){re.escape(tok)}(?![\w])")
-
-
-def _replace_tokens(text: str, replacements: dict[str, str]) -> str:
-    """Every occurrence of a token that stands whole (not inside a longer word) replaced."""
-    for tok in sorted(replacements, key=lambda t: (-len(t), t)):
-        if tok in text:
-            text = _standing(tok).sub(lambda _m, r=replacements[tok]: r, text)
-    return text
-
-
-def _walk(value, replacements: dict[str, str]):
-    if isinstance(value, _Obj):
-        return _Obj((_replace_tokens(k, replacements), _walk(v, replacements)) for k, v in value)
-    if isinstance(value, list):
-        return [_walk(v, replacements) for v in value]
-    if isinstance(value, _Raw):
-        replaced = _replace_tokens(value, replacements)
-        return value if replaced == value else replaced  # a number that held an id becomes a string
-    if isinstance(value, str):
-        return _replace_tokens(value, replacements)
-    return value
-
-
-def _erase_personal_values(obj: _Obj) -> _Obj:
-    """The subject's own line: its names and address values go, whatever they are."""
-    out = _Obj()
-    for k, v in obj:
-        if k == "properties" and isinstance(v, _Obj):
-            v = _Obj((p, ERASED_VALUE if p in _VALUE_PROPERTIES and v_ is not None else v_) for p, v_ in v)
-        out.append((k, v))
-    return out
-
-
-def _keep_message_id_verdict(original: _Obj, redacted: _Obj) -> _Obj:
-    """A messageId that its replacements take across MESSAGE_ID_MAX (a longer id or e-mail in its
-    place) is put back on its side of it, so the line keeps its verdict: one that fitted becomes
-    ``erased:<sha256 of the redacted messageId>`` (71 characters, equal for equal ones), one that did
-    not is padded with ``~`` past the limit."""
-    out = _Obj()
-    for (key, before), (_, after) in zip(original, redacted, strict=True):
-        if key == "messageId" and isinstance(before, str) and isinstance(after, str) and after != before:
-            if len(before) <= MESSAGE_ID_MAX < len(after):
-                after = "erased:" + hashlib.sha256(after.encode("utf-8", "surrogatepass")).hexdigest()
-            elif len(after) <= MESSAGE_ID_MAX < len(before):
-                after = after + "~" * (MESSAGE_ID_MAX + 1 - len(after))
-        out.append((key, after))
-    return out
-
-
-def _same_json(text: str, value: _Obj) -> bool:
-    try:
-        return _dump(_parse_object(text)) == _dump(value)
-    except (ValueError, RecursionError):
-        return False
-
-
-def _user_ids(text: str) -> list[str]:
-    """The userIds a line that is not JSON names (``USER_ID_RE``, as the scan finds them)."""
-    found = []
-    for raw in re.findall(USER_ID_RE, text):
-        try:
-            found.append(json.loads(f'"{raw}"'))
-        except ValueError:
-            found.append(raw)
-    return found
-
-
-_EDGES = re.compile(r"^(\ufeff?)(\s*)(.*?)(\s*)$", re.DOTALL)
-
-
-def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str], *, as_text: bool = False) -> str:
-    """The line with every token in `replacements` replaced; an own line of an erased subject
-    (its userId is in `own_accounts`) also loses its personal values, or, when it is not JSON, is
-    replaced whole by ``[erased]``. Whitespace, a BOM and a CR around it stay. With `as_text` (a file
-    that is not UTF-8 or not gzip) it is never parsed and only its tokens are replaced."""
-    bom, lead, body, trail = _EDGES.match(line).groups()
-    obj = None
-    if not as_text:
-        try:
-            obj = _parse_object(body)
-        except (ValueError, RecursionError):
-            pass
-    if isinstance(obj, _Obj):
-        user_id = next((v for k, v in obj if k == "userId"), None)
-        own = _erase_personal_values(obj) if isinstance(user_id, str) and user_id in own_accounts else obj
-        redacted = _keep_message_id_verdict(obj, _walk(own, replacements))
-        in_place = _replace_tokens(body, replacements)  # the rest of the line keeps its bytes
-        body = in_place if _same_json(in_place, redacted) else _dump(redacted)
-    elif not as_text and any(u in own_accounts for u in _user_ids(body)):
-        body = ERASED_LINE
-    else:
-        body = _replace_tokens(body, replacements)
-    return f"{bom}{lead}{body}{trail}"
-
-
-# ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
 
@@ -363,7 +211,7 @@ def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[list[str], list
     order = sorted(changed)
     # Verify: a line that still holds a target (an escape its text hides) is replaced whole.
     whole = {order[i] for i in _line_hits(con, [changed[n] for n in order])}
-    whole |= {n for n in order if _EDGES.match(changed[n]).group(3) == ERASED_LINE}
+    whole |= {n for n in order if erased_whole(changed[n])}
     records: list[tuple[int, str, str, int, bool]] = []
     lines = list(f.lines)
     for n in order:
@@ -461,17 +309,12 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
             recorded += [(day, folder, f.relative, *r) for r in records]
         if not rewrites:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(
                 "DELETE FROM ops.inbox_redactions WHERE run_date = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
                 [day, [r.relative for r in rewrites]],
             )
             _insert_records(con, recorded)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         rewrite_files(con, day, rewrites)
         result.files += len(rewrites)
         result.lines += len({(r[2], r[3]) for r in recorded})

@@ -22,8 +22,9 @@ import pytest
 
 import assets.landing.inbox_files as inbox_files
 from assets.landing.ingest import ingest_day
-from assets.purge.inbox_redaction import ERASED_LINE, RedactionResult, account_replacement, email_replacement
+from assets.purge.inbox_redaction import RedactionResult, account_replacement, email_replacement
 from assets.purge.inbox_scan import scan_inbox
+from assets.purge.line_redaction import ERASED_LINE
 from tests.helpers import (
     Env,
     created,
