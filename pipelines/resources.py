@@ -23,6 +23,9 @@ class Warehouse(DuckDBResource):
 
     hash_key: str = Field(description="HMAC key for subject_key / email_key (CONTRACT section 4).")
     _run_lock: Any = PrivateAttr(default=None)
+    #: During a run, the connection held open for it: each step's connection is a cursor of it.
+    _root: Any = PrivateAttr(default=None)
+    _in_run: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Once per run: warn loudly on the development key, and take the warehouse lock (waiting
@@ -32,8 +35,11 @@ class Warehouse(DuckDBResource):
             return
         config.warn_if_dev_key(self.hash_key, context.log)
         self._run_lock = acquire_run_lock(Path(self.database), context.log)
+        self._in_run = True
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._close_root()  # before the lock: the next run must find the file closed
+        self._in_run = False
         if self._run_lock is not None:
             self._run_lock.release()
             self._run_lock = None
@@ -42,21 +48,43 @@ class Warehouse(DuckDBResource):
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for a step's work. An exception raised while it is open leaves with its
         message redacted (`pipelines.safe_text.redacted_exception`): the step failure it becomes is
-        stored in the Dagster event log, and its text may quote an inbox file name or a value."""
-        con = open_connection(Path(self.database), self.hash_key)
+        stored in the Dagster event log, and its text may quote an inbox file name or a value.
+
+        During a run (this process holds the warehouse lock), the database is opened once, by
+        the first step, and each step gets a cursor of that connection (`open_connection`'s
+        `root`): its own TEMP tables, no file opened and no schema applied again. A step that
+        fails closes the run's connection, so the next step starts from the file."""
+        path = Path(self.database)
+        if self._in_run:
+            if self._root is None:
+                self._root = open_connection(path, self.hash_key)
+            con = open_connection(path, self.hash_key, root=self._root)
+        else:
+            con = open_connection(path, self.hash_key)
+        failed = False
         try:
             yield con
-        except Exception as exc:
-            clean = redacted_exception(exc)
+        except BaseException as exc:
+            failed = True
+            clean = redacted_exception(exc) if isinstance(exc, Exception) else exc
             if clean is exc:
                 raise
             raise clean from None
         finally:
             con.close()
+            if failed:
+                self._close_root()
+
+    def _close_root(self) -> None:
+        if self._root is not None:
+            root, self._root = self._root, None
+            root.close()
 
     def compact(self, database: str = "warehouse") -> dict[str, int]:
         """Copy the warehouse, or its identity vault (`database` "vault"), into a fresh file
-        (byte-level erasure); no connection may be open."""
+        (byte-level erasure). The run's connection is closed first: no connection may be open
+        during the copy, and the next step opens the fresh file."""
+        self._close_root()
         path = Path(self.database)
         return compact(vault_path(path) if database == "vault" else path)
 

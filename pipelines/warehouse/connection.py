@@ -137,8 +137,24 @@ def memory_limit_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator
         _restore_memory_limit(con, before)
 
 
-def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
-    """Open the warehouse with Prague time, the key macros and the schema in place."""
+def open_connection(
+    database: Path, hash_key: str, *, read_only: bool = False, root: duckdb.DuckDBPyConnection | None = None
+):
+    """Open the warehouse with Prague time, the key macros and the schema in place.
+
+    With `root`, a connection this process already holds open on the same warehouse (a run's,
+    `pipelines.resources.Warehouse`), the new connection is a cursor of it: the database file, its
+    vault and the schema are in place already, and only what belongs to a connection (its time
+    zone, settings and TEMP macros) is set up. Opening the file and applying the schema cost
+    about 45 ms, which a night paid for each of its ~65 connections."""
+    if root is not None:
+        con = root.cursor()
+        try:
+            _connection_settings(con, hash_key)
+        except Exception:
+            con.close()
+            raise
+        return con
     if database.exists() and database.is_dir():
         raise ConfigError(f"warehouse {database} is a directory, not a DuckDB database file")
     vault = vault_path(database)
@@ -157,9 +173,7 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
         message = str(exc).splitlines()[0]
         raise ConfigError(f"warehouse {database} is not a usable DuckDB database: {message}") from None
     try:
-        con.execute(f"SET TimeZone = '{TIMEZONE}'")
-        apply_connection_settings(con)
-        install_key_macros(con, hash_key)
+        _connection_settings(con, hash_key)
         _attach_vault(con, vault, read_only=read_only)
         if not read_only:
             con.execute(SCHEMA_SQL)
@@ -170,6 +184,13 @@ def open_connection(database: Path, hash_key: str, *, read_only: bool = False):
         con.close()
         raise
     return con
+
+
+def _connection_settings(con: duckdb.DuckDBPyConnection, hash_key: str) -> None:
+    """What each connection of the database needs of its own: Prague time, the settings, the key macros."""
+    con.execute(f"SET TimeZone = '{TIMEZONE}'")
+    apply_connection_settings(con)
+    install_key_macros(con, hash_key)
 
 
 def _attach_vault(con: duckdb.DuckDBPyConnection, vault: Path, *, read_only: bool) -> None:
