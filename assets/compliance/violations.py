@@ -10,6 +10,7 @@ from assets.compliance.care_hours import install_care_hours
 from assets.compliance.rules import CANDIDATE_COLUMNS, RULES, SHARED_VIEWS, Rule
 from assets.core.accounts import ACCOUNTS
 from assets.core.as_of import install_as_of_views
+from assets.core.changed import as_of_day, judge_changed_only, record_as_of
 from assets.core.consent import CONSENT_HISTORY
 from assets.core.membership import CLUB_MEMBERSHIP
 from assets.defaults import markdown_table, nightly_asset, row_count
@@ -32,7 +33,7 @@ _ALREADY_RAISED = {
 class RuleOutcome:
     rule: str
     severity: str
-    found: int  # offences known as of the end of D (distinct per uniqueness key)
+    found: int  # offences known as of the end of D among the subjects judged (distinct per uniqueness key)
     new: int  # rows added today
     total: int  # rows in the ledger with detected_on <= D
 
@@ -67,18 +68,31 @@ def _insert_sql(rule: Rule) -> str:
     """
 
 
+#: The ledger's entry in ops.core_state: every offence known as of the end of that day is in it.
+LEDGER = "keyed.violations"
+
+
 def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] = RULES) -> list[RuleOutcome]:
     """Add to compliance.violations every offence known as of the end of `day` that is not there yet.
 
     The ledger is never rewritten: a row once raised keeps its `detected_on`; re-running a day adds nothing.
     The core tables must already be built for `day`.
+
+    An event rule judges each subject by its own events, so once the ledger holds every offence
+    known as of the end of some day P (``ops.core_state``), only the subjects whose known events
+    differ between P and `day` can offend anew (``assets/core/changed.py``): the event rules judge
+    those subjects' whole histories, after the export rules, which judge every export row.
     """
     install_as_of_views(con, day)
     install_care_hours(con, day)
     con.execute(SHARED_VIEWS)
-    outcomes = []
+    outcomes: dict[str, RuleOutcome] = {}
     with transaction(con):
-        for rule in rules:
+        previous = as_of_day(con, LEDGER)
+        for rule in sorted(rules, key=lambda r: r.kind == "event"):  # the export rules first
+            if rule.kind == "event" and previous is not None:
+                judge_changed_only(con, previous, day)
+                previous = None  # once
             con.execute(_candidates_sql(rule))
             con.execute(_insert_sql(rule), {"rule": rule.id, "severity": rule.severity, "day": day})
             found = con.execute("SELECT count(*) FROM _candidates").fetchall()[0][0]
@@ -87,9 +101,13 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, day: date, rules: list[Rule] 
                    FROM keyed.violations WHERE rule = ?""",
                 [day, day, rule.id],
             ).fetchall()[0]
-            outcomes.append(RuleOutcome(rule.id, rule.severity, found, new, total))
+            outcomes[rule.id] = RuleOutcome(rule.id, rule.severity, found, new, total)
         con.execute("DROP TABLE IF EXISTS _candidates")
-    return outcomes
+        con.execute("DROP TABLE IF EXISTS _judged_events")
+        if {r.id for r in rules} == {r.id for r in RULES}:
+            record_as_of(con, LEDGER, day)
+    install_as_of_views(con, day)  # known_events of every subject again
+    return [outcomes[r.id] for r in rules]
 
 
 def unmatched_export_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
@@ -137,7 +155,7 @@ def violations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
             "export_rows_unmatched": sum(u for _, _, u in unmatched),
             "preview": dg.MetadataValue.md(
                 markdown_table(
-                    ["rule", "severity", "new on D", "total to D", "known offences"],
+                    ["rule", "severity", "new on D", "total to D", "offences of the subjects judged"],
                     [(o.rule, o.severity, o.new, o.total, o.found) for o in outcomes],
                 )
             ),

@@ -63,14 +63,16 @@ def install_as_of_views(con: duckdb.DuckDBPyConnection, day: date) -> None:
     )
 
 
-def rebuild(
+def build_table(
     warehouse: Warehouse,
     day: date,
-    build: Callable[[duckdb.DuckDBPyConnection, date], None],
+    build: Callable[[duckdb.DuckDBPyConnection, date], int | None],
     table: str,
     preview_sql: str,
-) -> tuple[int, list[tuple]]:
-    """Rebuild a core table as of the end of `day`: its row count and the rows of its preview."""
+) -> tuple[int, list[tuple], dict[str, int | str]]:
+    """Bring a core table to the end of `day` (`build`, which merges it: ``changed.py``): its row
+    count, the rows of its preview, and the metadata saying how many subjects were recomputed."""
     with warehouse.get_connection() as con:
-        build(con, day)
-        return row_count(con, table), con.execute(preview_sql).fetchall()
+        changed = build(con, day)
+        recomputed = {"subjects_recomputed": "all" if changed is None else changed}
+        return row_count(con, table), con.execute(preview_sql).fetchall(), recomputed

@@ -5,7 +5,8 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.core.as_of import EVENT_ORDER, install_as_of_views, rebuild
+from assets.core.as_of import EVENT_ORDER, build_table
+from assets.core.changed import merge
 from assets.defaults import nightly_asset, table_result
 from assets.landing.assets import EVENTS
 from assets.purge.assets import PURGE_LOG
@@ -21,7 +22,6 @@ CONSENT_HISTORY = dg.AssetKey(["core", "consent_history"])
 # consent_seq numbers a subject's consent events in time order (ties: ingestion order), so "the
 # latest consent event at or before t" is arg_max(granted, consent_seq) over rows with occurred_at <= t.
 CONSENT_HISTORY_SQL = f"""
-CREATE OR REPLACE TABLE keyed.consent_history AS
 SELECT subject_key,
        occurred_at,
        consent_granted AS granted,
@@ -35,7 +35,7 @@ SELECT subject_key,
        arrival_date,
        source_file,
        line_number
-FROM known_events
+FROM {{events}}
 WHERE consent_granted IS NOT NULL
 ORDER BY subject_key, consent_seq
 """
@@ -48,14 +48,16 @@ GROUP BY event, granted ORDER BY event, granted
 """
 
 
-def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    install_as_of_views(con, day)
-    con.execute(CONSENT_HISTORY_SQL)
+def build_consent_history(con: duckdb.DuckDBPyConnection, day: date) -> int | None:
+    """Merge keyed.consent_history to the end of `day`; the number of subjects recomputed (None: all)."""
+    return merge(con, "keyed.consent_history", day, CONSENT_HISTORY_SQL)
 
 
 @nightly_asset(CONSENT_HISTORY, deps=[EVENTS, PURGE_LOG], table="core.consent_history", pii="account_id")
 def consent_history(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every marketing consent event (grant, withdrawal, Segment preference) as of the end of D, in time order."""
     day = partition_day(context)
-    total, by_event = rebuild(warehouse, day, build_consent_history, "keyed.consent_history", PREVIEW_SQL)
-    return table_result(total, ["event", "granted", "events", "occurred on D"], by_event)
+    total, by_event, recomputed = build_table(
+        warehouse, day, build_consent_history, "keyed.consent_history", PREVIEW_SQL
+    )
+    return table_result(total, ["event", "granted", "events", "occurred on D"], by_event, **recomputed)

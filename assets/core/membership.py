@@ -5,7 +5,8 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from assets.core.as_of import EVENT_ORDER, install_as_of_views, rebuild
+from assets.core.as_of import EVENT_ORDER, build_table
+from assets.core.changed import merge
 from assets.core.consent import CONSENT_HISTORY
 from assets.defaults import nightly_asset, table_result
 from assets.landing.assets import EVENTS
@@ -28,15 +29,14 @@ MEMBERSHIP_RULE = (
 # state after all of that instant's events. An interval opens where membership turns true and
 # closes where it next turns false, so intervals are maximal, never empty and never overlap.
 CLUB_MEMBERSHIP_SQL = f"""
-CREATE OR REPLACE TABLE keyed.club_membership AS
 WITH changes AS (
     SELECT subject_key, occurred_at, granted, false AS is_deletion, NULL AS deletion_message_id,
            message_id, arrival_date, source_file, line_number
-    FROM keyed.consent_history
+    FROM {{consent}}
     UNION ALL
     SELECT subject_key, occurred_at, NULL AS granted, true AS is_deletion, message_id AS deletion_message_id,
            message_id, arrival_date, source_file, line_number
-    FROM known_events
+    FROM {{events}}
     WHERE event = 'Account Deleted'
 ), state AS (
     SELECT subject_key, occurred_at, message_id, arrival_date, source_file, line_number,
@@ -86,10 +86,10 @@ GROUP BY ALL ORDER BY state
 """
 
 
-def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    """Rebuild core.club_membership; core.consent_history must already be built for `day`."""
-    install_as_of_views(con, day)
-    con.execute(CLUB_MEMBERSHIP_SQL)
+def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> int | None:
+    """Merge keyed.club_membership to the end of `day` (keyed.consent_history must be as of `day`
+    already); the number of subjects recomputed (None: all)."""
+    return merge(con, "keyed.club_membership", day, CLUB_MEMBERSHIP_SQL)
 
 
 @nightly_asset(
@@ -102,6 +102,8 @@ def build_club_membership(con: duckdb.DuckDBPyConnection, day: date) -> None:
 def club_membership(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """CLUB membership intervals: maximal runs of 'holds marketing consent and not deleted', as of the end of D."""
     day = partition_day(context)
-    total, rows = rebuild(warehouse, day, build_club_membership, "keyed.club_membership", PREVIEW_SQL)
+    total, rows, recomputed = build_table(warehouse, day, build_club_membership, "keyed.club_membership", PREVIEW_SQL)
     members = sum(r[1] for r in rows if r[0].startswith("open"))
-    return table_result(total, ["state", "intervals", "opened on D", "closed on D"], rows, members=members)
+    return table_result(
+        total, ["state", "intervals", "opened on D", "closed on D"], rows, members=members, **recomputed
+    )

@@ -82,8 +82,9 @@ CREATE TABLE IF NOT EXISTS landing.export_keys (
     email_key     VARCHAR                     -- key of lower(trim(email)), where the row has one
 );
 
--- The core tables are rebuilt each night (CREATE OR REPLACE ... AS) by assets/core with these columns;
--- contract views core.accounts, core.consent_history, core.club_membership add account_id.
+-- The core tables are merged each night by assets/core (changed.py): the rows of the subjects whose
+-- state can have changed are computed again. Contract views core.accounts, core.consent_history and
+-- core.club_membership add account_id.
 CREATE TABLE IF NOT EXISTS keyed.accounts (
     subject_key            VARCHAR NOT NULL,
     created_at             TIMESTAMPTZ,          -- first Account Created
@@ -161,6 +162,11 @@ CREATE TABLE IF NOT EXISTS ops.runs (
     dagster_run_id  VARCHAR,
     status          VARCHAR NOT NULL,
     finished_at     TIMESTAMPTZ NOT NULL
+);
+-- The day whose end each core table holds the state of (assets/core/changed.py); none: computed whole next.
+CREATE TABLE IF NOT EXISTS ops.core_state (
+    table_name    VARCHAR NOT NULL,
+    as_of         DATE NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ops.retention_log (
     run_date      DATE NOT NULL,

@@ -55,8 +55,10 @@ def con():
 
 
 def load(con, steps) -> list[dict]:
-    """Write the steps into keyed.events; return them as oracle records."""
+    """Write the steps into keyed.events (a history of its own: the core tables are computed whole
+    from it); return them as oracle records."""
     con.execute("DELETE FROM keyed.events")
+    con.execute("DELETE FROM ops.core_state")
     records = []
     for n, (kind, minute, source_file, late) in enumerate(steps):
         name, value = KINDS[kind]
