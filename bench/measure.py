@@ -26,7 +26,7 @@ from pathlib import Path
 from pipelines.warehouse import vault_path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000, "3m": 3_000_000}  # 10k: a quick smoke run
+SIZES = {"10k": 10_000, "30k": 30_000, "100k": 100_000, "1m": 1_000_000, "3m": 3_000_000}  # 10k: a quick smoke run
 START = date(2026, 9, 1)
 KEY = "bench-hash-key"
 
@@ -163,17 +163,26 @@ def python_snippet(code: str) -> dict:
     return data
 
 
-def generate(cache: Path, accounts: int, days: int, seed: int) -> Path:
+#: The generator's mean events per account over 30 days; a longer inbox gets proportionally more, so
+#: that the daily traffic stays the same (the history series, bench/history.py).
+EVENTS_PER_ACCOUNT_30D = 10.0
+
+
+def generate(
+    cache: Path, accounts: int, days: int, seed: int, events_per_account: float = EVENTS_PER_ACCOUNT_30D
+) -> Path:
     inbox = cache / "inbox"
     plan = inbox / "_plan" / "plan.json"
+    wanted = {"accounts": accounts, "days": days, "seed": seed, "events_per_account": events_per_account}
     if plan.exists():
         params = json.loads(plan.read_text()).get("params", {})
-        if params.get("accounts") == accounts and params.get("days") == days and params.get("seed") == seed:
+        if all(params.get(k) == v for k, v in wanted.items()):
             return inbox
     cache.mkdir(parents=True, exist_ok=True)
     print(f"  generating {accounts:,} accounts x {days} days ...", flush=True)
     cmd = [sys.executable, "-m", "pipelines", "generate", "--out", str(inbox), "--accounts", str(accounts)]
     cmd += ["--days", str(days), "--start", START.isoformat(), "--seed", str(seed), "--export-every", "7", "--quiet"]
+    cmd += ["--events-per-account", str(events_per_account)]
     wall, _, _ = timed(cmd)
     print(f"  generated in {wall:.0f} s", flush=True)
     return inbox

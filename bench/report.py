@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.erasure import COMPACTION_STEP, FULLY_PURGED_STEP, PURGE_STEP, REGISTER_STEP, VARIANTS, purge_and_scans_s
 from bench.floors import BARE_LOADS, bare_load_s, best_night_s
+from bench.measure import EVENTS_PER_ACCOUNT_30D
 
 #: The issue's targets, evaluated by `targets()`.
 INGEST_VS_PARSER_MAX = 2.0
@@ -20,6 +21,8 @@ SCALE_3M_OVER_1M_MAX = 3.0
 ONE_OVER_NONE_MAX = 1.1  # the night of one erasure / a night with none (in-process)
 PURGE_AND_SCANS_MAX_S = 2.0  # the purge, the register's scans and the fully-purged check, one erasure
 TEN_THOUSAND_EXTRA_MAX_S = 10.0  # 10,000 erasures - none (in-process seconds)
+#: The history series' target: the night of the longest history at most this many times the shortest's.
+LONGEST_OVER_SHORTEST_MAX = 1.15
 #: The heading of the erasure nights' section; `previous_peak_rss()` reads it back.
 ERASURE_HEADING = "## Erasure nights"
 
@@ -300,10 +303,11 @@ def write_results(
     notes: str = "",
     fixed: dict | None = None,
     previous_rss: dict[str, float] | None = None,
+    history: dict | None = None,
 ) -> str:
     """Render the latest run and replace `out` with it (nothing of the file's earlier text is kept;
     `previous_rss`, read from it before by the caller, is compared with, not copied)."""
-    text = render(results, machine, notes, fixed, previous_rss)
+    text = render(results, machine, notes, fixed, previous_rss, history)
     out.write_text(text)
     return text
 
@@ -318,6 +322,7 @@ def render(
     notes: str = "",
     fixed: dict | None = None,
     previous_rss: dict[str, float] | None = None,
+    history: dict | None = None,
 ) -> str:
     lines = [
         "# Benchmark results",
@@ -390,6 +395,7 @@ def render(
     )
 
     lines += render_erasure(results, previous_rss)
+    lines += render_history(history)
 
     lines += [
         "",
@@ -486,3 +492,45 @@ def render(
             per = list(r["backfill"]["per_day_rss_mb"].values())
             lines.append(f"| {r['label']} | " + " | ".join(f"{v:.0f}" for v in per) + " |")
     return "\n".join(lines) + "\n"
+
+
+def render_history(history: dict | None) -> list[str]:
+    if not history or not history.get("nights"):
+        return []
+    nights = history["nights"]
+    lines = [
+        "",
+        "## History series: the same accounts and daily traffic, a longer history",
+        "",
+        f"{history['accounts']:,} accounts; H days of inbox with {EVENTS_PER_ACCOUNT_30D:g} × H / 30 events per account,",
+        "the first H − 1 days backfilled, the H-th run as the nightly day (bench/history.py; measured",
+        f"{history['measured']} at commit `{history['commit']}`).",
+        "",
+        "| history (days) | events in the warehouse | nightly (s, in-process) | runs | wall incl. start-up (s) | peak RSS (MB) | warehouse + vault (MB) | backfill of H − 1 days (s) | load (before → after) |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for n in nights:
+        events = n.get("events_in_warehouse")
+        lines.append(
+            f"| {n['days']} | {'–' if events is None else f'{events:,}'} | "
+            f"{n['in_process_s']:.1f} | {', '.join(f'{x:.1f}' for x in n['runs'])} | {n['wall_s']:.1f} | "
+            f"{n['rss_mb']:.0f} | {n['warehouse_mb']:.0f} + {n.get('vault_mb', 0):.0f} | "
+            f"{n['backfill_wall_s']:.0f} | {n['load_before']} → {n['load_after']} |"
+        )
+    shortest, longest = nights[0], nights[-1]
+    if len(nights) > 1:
+        ratio = longest["in_process_s"] / shortest["in_process_s"]
+        fit = fit_line([(n["days"], n["in_process_s"]) for n in nights])
+        met = "yes" if ratio <= LONGEST_OVER_SHORTEST_MAX else "**no**"
+        lines += [
+            "",
+            f"- {longest['days']}-day night / {shortest['days']}-day night: **{ratio:.2f}×** "
+            f"(target ≤ {LONGEST_OVER_SHORTEST_MAX}×: {met}).",
+        ]
+        if fit is not None:
+            a, b = fit
+            lines.append(
+                f"- Fitted growth (least squares over the {len(nights)} nights): {a:.1f} s + {b:.3f} s per day "
+                f"of history, {100 * b * 30 / (a + b * 30):.0f} % of the 30-day night per 30 more days."
+            )
+    return lines

@@ -25,7 +25,9 @@ folder. The post-backfill warehouse, vault, working inbox and Dagster instance a
 bench/cache/<size>/backfilled/; `--reuse` starts from there instead of backfilling again.
 Beside the sizes it measures the night's fixed cost (the same job on a 1,000-account, 3-day inbox)
 and two floors under the targets: the day's bare load into a DuckDB file (no validation) and one read
-of every text column of the warehouse. `--no-fixed-cost` skips the fixed cost.
+of every text column of the warehouse. `--no-fixed-cost` skips the fixed cost. `--history 30,60,90`
+adds the history series (bench/history.py): the same accounts and daily traffic with 30, 60 and 90
+days of history, one nightly day each (`--history-size`, 100k by default).
 Results are printed, written to bench/results.md and kept as JSON in bench/cache/results.json (the
 fixed cost in bench/cache/fixed_cost.json). bench/results.md holds only the latest run: it is
 rewritten from this invocation's results, never appended to (git keeps the earlier runs). With
@@ -51,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the `bench` m
 
 from bench.erasure import erasure_series  # noqa: E402
 from bench.floors import fixed_cost, ingestion_vs_parser, read_text_columns  # noqa: E402
+from bench.history import history_series  # noqa: E402
 from bench.measure import (  # noqa: E402
     ROOT,
     SIZES,
@@ -199,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-fixed-cost", dest="fixed_cost", action="store_false", help="do not measure the night's fixed cost"
     )
+    parser.add_argument(
+        "--history",
+        default="",
+        help="history lengths in days for the history series (e.g. 30,60,90; bench/history.py); none by default",
+    )
+    parser.add_argument("--history-size", default="100k", help="the size of the history series")
     parser.add_argument("--notes", default="", help="a paragraph placed under the header of results.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     parser.add_argument(
@@ -229,8 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         kept = json.loads(fixed_file.read_text()) if args.keep and fixed_file.exists() else None
         fixed = kept if kept is not None and kept.get("commit") == commit else None
+    history_file = args.cache / "history.json"
+    if args.history:
+        lengths = [int(x) for x in args.history.split(",")]
+        history = history_series(args.history_size, SIZES[args.history_size], lengths, args.cache, args.repeats)
+        history_file.write_text(json.dumps(history, indent=1))
+    else:
+        kept = json.loads(history_file.read_text()) if args.keep and history_file.exists() else None
+        history = kept if kept is not None and kept.get("commit") == commit else None
     machine = f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
-    print(write_results(args.out, results, machine, args.notes, fixed, previous_rss))
+    print(write_results(args.out, results, machine, args.notes, fixed, previous_rss, history))
     return 0
 
 

@@ -395,3 +395,39 @@ def test_erasure_section_is_rendered_and_its_peak_rss_read_back_as_the_previous_
     plain = report.render([result("100k", 10**5, 9.0)], "2 cores")
     assert report.ERASURE_HEADING not in plain  # --no-erasure-series: no section
     assert report.previous_peak_rss(plain) == {"100k": 1000.0}  # before the series: the nightly run's
+
+
+def history_night(days: int, seconds: float) -> dict:
+    """A night of the history series, with only the fields the report reads."""
+    return {
+        "days": days,
+        "events_in_warehouse": days * 1000,
+        "in_process_s": seconds,
+        "runs": [seconds],
+        "wall_s": seconds + 4,
+        "rss_mb": 700.0,
+        "warehouse_mb": 10.0 * days,
+        "vault_mb": 5.0,
+        "backfill_wall_s": 20.0 * days,
+        "load_before": 1.0,
+        "load_after": 1.5,
+    }
+
+
+@pytest.mark.parametrize(("ninety", "met"), [(34.5, True), (34.6, False)])
+def test_the_history_series_is_met_when_the_longest_night_is_at_most_1_15_times_the_shortest(ninety, met):
+    history = {"label": "30k", "accounts": 30_000, "measured": "now", "commit": "abc"}
+    history["nights"] = [history_night(30, 30.0), history_night(60, 32.0), history_night(90, ninety)]
+    text = "\n".join(report.render_history(history))
+    ratio = ninety / 30.0
+    assert f"90-day night / 30-day night: **{ratio:.2f}×** (target ≤ 1.15×: {'yes' if met else '**no**'})" in text
+    # the least-squares line through (30, 30), (60, 32), (90, ninety)
+    b = ((30 - 60) * (30.0 - (62 + ninety) / 3) + 0 + (90 - 60) * (ninety - (62 + ninety) / 3)) / (2 * 900)
+    a = (62 + ninety) / 3 - b * 60
+    assert f"{a:.1f} s + {b:.3f} s per day of history" in text
+    assert "| 90 | 90,000 |" in text
+
+
+def test_no_history_series_renders_nothing():
+    assert report.render_history(None) == []
+    assert report.render_history({"nights": []}) == []
