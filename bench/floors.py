@@ -4,27 +4,20 @@ under a night that they add up to."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from bench.measure import (
     KEY,
-    START,
-    backfill_command,
-    cli_env,
+    backfill_and_nights,
     copy_durable,
     database_files,
     generate,
     git_commit,
     loadavg,
     median_run,
-    nightly,
     python_snippet,
-    save_state,
-    timed,
-    working_inbox,
 )
 
 #: The ways of writing the day's rows into a new DuckDB file that `ingestion_vs_parser()` times.
@@ -130,15 +123,7 @@ def fixed_cost(cache_root: Path, repeats: int) -> dict:
     print(f"== fixed cost: {FIXED_COST_ACCOUNTS:,} accounts, {FIXED_COST_DAYS} days (load {loadavg()})", flush=True)
     cache = cache_root / "fixed_cost"
     inbox = generate(cache, FIXED_COST_ACCOUNTS, FIXED_COST_DAYS, seed=42)
-    work, last = cache / "run", START + timedelta(days=FIXED_COST_DAYS - 1)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    env = cli_env(working_inbox(inbox, work), work)
-    timed(backfill_command(last), env, echo=False)
-    snapshot = cache / "before_last"
-    save_state(work, snapshot)
-    runs = [nightly(env, work, snapshot, last) for _ in range(repeats)]
-    shutil.rmtree(snapshot, ignore_errors=True)
+    _, _, runs = backfill_and_nights(cache, inbox, FIXED_COST_DAYS, repeats, echo=False)
     median = median_run(runs)
     print(f"  nightly: {median['in_process_s']:.1f} s in process, {median['wall_s']:.1f} s wall", flush=True)
     return {

@@ -11,25 +11,10 @@ nights (seconds per day of history).
 
 from __future__ import annotations
 
-import shutil
 import time
-from datetime import timedelta
 from pathlib import Path
 
-from bench.measure import (
-    EVENTS_PER_ACCOUNT_30D,
-    START,
-    backfill_command,
-    cli_env,
-    generate,
-    git_commit,
-    loadavg,
-    median_run,
-    nightly,
-    save_state,
-    timed,
-    working_inbox,
-)
+from bench.measure import EVENTS_PER_ACCOUNT_30D, backfill_and_nights, generate, git_commit, loadavg, median_run
 
 
 def history_night(label: str, accounts: int, days: int, cache_root: Path, repeats: int) -> dict:
@@ -37,15 +22,7 @@ def history_night(label: str, accounts: int, days: int, cache_root: Path, repeat
     print(f"== history {label}, {days} days (load {loadavg()})", flush=True)
     cache = cache_root / f"{label}-history-{days}d"
     inbox = generate(cache, accounts, days, seed=42, events_per_account=EVENTS_PER_ACCOUNT_30D * days / 30)
-    work, last = cache / "run", START + timedelta(days=days - 1)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    env = cli_env(working_inbox(inbox, work), work)
-    backfill_wall, backfill_rss, _ = timed(backfill_command(last), env)
-    snapshot = cache / "before_last"
-    save_state(work, snapshot)
-    runs = [nightly(env, work, snapshot, last) for _ in range(repeats)]
-    shutil.rmtree(snapshot, ignore_errors=True)
+    backfill_wall, backfill_rss, runs = backfill_and_nights(cache, inbox, days, repeats)
     night = median_run(runs)
     print(f"  nightly: {night['in_process_s']:.1f} s in process, {night['wall_s']:.1f} s wall", flush=True)
     return {

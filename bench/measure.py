@@ -294,6 +294,24 @@ def nightly(
     return run
 
 
+def backfill_and_nights(
+    cache: Path, inbox: Path, days: int, repeats: int, *, echo: bool = True
+) -> tuple[float, float, list[dict]]:
+    """Backfill the first `days` - 1 days of `inbox` into a fresh `<cache>/run`, then run the last
+    day as the nightly run `repeats` times, each from the same post-backfill state (`nightly`).
+    Returns the backfill's wall seconds and peak RSS (MB), and the nights."""
+    work, last = cache / "run", START + timedelta(days=days - 1)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = cli_env(working_inbox(inbox, work), work)
+    wall, rss, _ = timed(backfill_command(last), env, echo=echo)
+    snapshot = cache / "before_last"
+    save_state(work, snapshot)
+    runs = [nightly(env, work, snapshot, last) for _ in range(repeats)]
+    shutil.rmtree(snapshot, ignore_errors=True)
+    return wall, rss, runs
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median in-process time (its own step durations are kept together)."""
     ordered = sorted(runs, key=lambda r: r["in_process_s"])
