@@ -145,8 +145,8 @@ def open_connection(
     With `root`, a connection this process already holds open on the same warehouse (a run's,
     `pipelines.resources.Warehouse`), the new connection is a cursor of it: the database file, its
     vault and the schema are in place already, and only what belongs to a connection (its time
-    zone, settings and TEMP macros) is set up. Opening the file and applying the schema cost
-    about 45 ms, which a night paid for each of its ~65 connections."""
+    zone, settings and TEMP macros) is set up. A night of the nightly job opened the file about 34
+    times, each time applying the schema, and checkpointed it on each close."""
     if root is not None:
         con = root.cursor()
         try:
