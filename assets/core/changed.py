@@ -56,13 +56,9 @@ def load_changed(con: duckdb.DuckDBPyConnection, previous: date, day: date) -> i
         """,
         {"previous": previous, "day": day, "previous_end": end_of_day(previous), "day_end": end_of_day(day)},
     )
-    for view, source in (
-        ("changed_events", "known_events"),
-        ("changed_deletions", "deletions"),
-        ("changed_consent", "keyed.consent_history"),
-    ):
+    for relation, source in WHOLE.items():
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {view} AS "
+            f"CREATE OR REPLACE TEMP VIEW {CHANGED[relation]} AS "
             f"SELECT * FROM {source} WHERE subject_key IN (SELECT subject_key FROM _changed)"
         )
     return con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
