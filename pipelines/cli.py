@@ -13,13 +13,16 @@ from pipelines import config
 from pipelines.console import quiet_console
 from pipelines.instance import prepare_dagster_home
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXIT_CODES = (
-    (EXIT_OK, "every day ran and every blocking check passed"),
+    (EXIT_OK, "every day ran and every blocking check passed (subject: its file is written)"),
     (EXIT_FAILED, "a day's run failed (a blocking check or a step)"),
     (EXIT_CONFIG, "bad usage or configuration, a day not allowed, or a plan not confirmed (one line on stderr)"),
     (EXIT_BUSY, "another run holds the warehouse lock"),
+    (EXIT_NOT_FOUND, "subject: no subject found (no file is written)"),
 )
+#: `--account-id` / `--email` given without a value: the identifier is read from standard input.
+FROM_STDIN = "-"
 #: A plan longer than this many days asks for confirmation when stdin is a terminal (or --yes).
 CONFIRM_ABOVE_DAYS = 31
 
@@ -96,6 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--from", dest="start", required=True, type=_date, help="the first day (YYYY-MM-DD)")
     backfill.add_argument("--to", dest="end", required=True, type=_date, help="the last day (YYYY-MM-DD), before today")
     _add_plan_options(backfill)
+
+    subject = sub.add_parser(
+        "subject",
+        help="write one subject's file (consent proof, CLUB, marketing sends, violations, erasure)",
+        description="Write <reports>/subjects/<key prefix>.html and .json for one subject, as of the last "
+        "processed day. An account id or e-mail given without a value is read from standard input (not "
+        "echoed on a terminal), so that it stays out of shell history; only its keys are ever written.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    who = subject.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--account-id", nargs="?", const=FROM_STDIN, metavar="ID", help="the account id (omit ID: read from stdin)"
+    )
+    who.add_argument(
+        "--email",
+        nargs="?",
+        const=FROM_STDIN,
+        metavar="EMAIL",
+        help="an e-mail the subject holds or held; each subject that held it gets a file (omit EMAIL: read from stdin)",
+    )
+    who.add_argument(
+        "--subject-key", metavar="KEY", help="the subject_key, or its first 12+ hex digits as the report shows it"
+    )
 
     sub.add_parser(
         "prepare-instance",
@@ -227,6 +254,50 @@ def _execute(runner, settings, args, days: list[date]) -> int:
     return EXIT_OK
 
 
+def _identifier(value: str, what: str) -> str:
+    """The identifier given, or read from standard input: without echo on a terminal, else one line."""
+    if value == FROM_STDIN:
+        if sys.stdin.isatty():
+            import getpass
+
+            value = getpass.getpass(f"{what}: ")
+        else:
+            value = sys.stdin.readline().rstrip("\r\n")
+    if not value.strip():
+        raise config.ConfigError(f"no {what} given (on the command line or standard input)")
+    return value
+
+
+def _subject(args) -> int:
+    from pipelines import runner
+    from pipelines.evidence.page import publish
+    from pipelines.evidence.subject import Ambiguous, Lookup, NotFound
+    from pipelines.warehouse import connect
+
+    if args.account_id is not None:
+        lookup = Lookup("account_id", _identifier(args.account_id, "account id"))
+    elif args.email is not None:
+        lookup = Lookup("email", _identifier(args.email, "e-mail"))
+    else:
+        lookup = Lookup("subject_key", args.subject_key)
+    settings = config.load_settings()
+    if not settings.warehouse.is_file():
+        raise config.ConfigError(f"no warehouse at {settings.warehouse} (COMPLIANCE_WAREHOUSE): run a night first")
+    with runner.warehouse_lock(settings):
+        runner.check_warehouse(settings)
+        try:
+            with connect(settings.warehouse, settings.hash_key, read_only=True) as con:
+                written = publish(con, settings.hash_key, lookup, settings.reports)
+        except NotFound as exc:
+            print(f"not found: {exc}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+        except (Ambiguous, ValueError) as exc:
+            raise config.ConfigError(str(exc)) from None
+    for f, page, data in written:
+        print(f"subject {f.file_stem}: {f.status}, as of {f.as_of}: {page} and {data.name}", flush=True)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_console()
     parser = build_parser()
@@ -236,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return generator.main_from_args(args)
     try:
+        if args.command == "subject":
+            return _subject(args)
         if args.command == "prepare-instance":
             print(f"Dagster instance ready: DAGSTER_HOME={prepare_dagster_home()}", flush=True)
             return EXIT_OK

@@ -7,7 +7,7 @@ import dagster as dg
 import assets
 import checks
 from pipelines.instance import instance_hint
-from pipelines.jobs import nightly_job
+from pipelines.jobs import nightly_job, subject_file_job
 from pipelines.resources import build_resources
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import SENSORS
@@ -18,7 +18,7 @@ ALL_CHECKS = dg.load_asset_checks_from_package_module(checks)
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[nightly_job],
+    jobs=[nightly_job, subject_file_job],
     schedules=[nightly_schedule],
     sensors=SENSORS,
     resources=build_resources(),

@@ -453,7 +453,9 @@ class Cli:
             }
         )
 
-    def __call__(self, *args: str, timeout: float = 300, **env: str | None) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, timeout: float = 300, stdin: str | None = None, **env: str | None
+    ) -> subprocess.CompletedProcess:
         run_env = dict(self.env)
         for k, v in env.items():
             if v is None:
@@ -467,6 +469,7 @@ class Cli:
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=stdin,
         )
         # whatever happens, the console never shows an e-mail address
         output = proc.stdout + proc.stderr

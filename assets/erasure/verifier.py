@@ -136,6 +136,13 @@ def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> Re
                SELECT subject_key, deleted_at, due_date, status, residual_locations, verified_on, erased_on, checked_on
                FROM _register ORDER BY deleted_at, subject_key"""
         )
+        # where residual data was found on `day`, kept for every day (a subject's file shows them)
+        con.execute("DELETE FROM ops.residual_days WHERE checked_on = ?", [day])
+        con.execute(
+            """INSERT INTO ops.residual_days
+               SELECT subject_key, checked_on, residual_locations FROM _register
+               WHERE residual_locations IS NOT NULL ORDER BY subject_key"""
+        )
         # each subject's first date verified, kept whatever day is re-run later
         con.execute(
             """DELETE FROM ops.erasure_verified v

@@ -150,6 +150,15 @@ CREATE TABLE IF NOT EXISTS ops.erasure_verified (
     verified_on   DATE NOT NULL
 );
 
+-- Where each erased subject's residual data was found, one row per day it was found (the register
+-- holds the latest day only): the tombstone of a subject's file (pipelines/evidence). Keys and location
+-- tokens only (assets/erasure/locations.py).
+CREATE TABLE IF NOT EXISTS ops.residual_days (
+    subject_key         VARCHAR NOT NULL,
+    checked_on          DATE NOT NULL,
+    residual_locations  VARCHAR NOT NULL
+);
+
 -- Pipeline bookkeeping.
 CREATE TABLE IF NOT EXISTS ops.ingested_days (
     arrival_date  DATE NOT NULL,
