@@ -5,8 +5,9 @@ may fail to load, the console stays clean, the three charts render with a size, 
 values planted in the input (a ``<script>``, an ``<img onerror>``, a ``=HYPERLINK(...)``) come out
 as inert text (a hostile file name as its label): no dialog opens, no script or image element
 exists, the CSV cell is neutralised.
-A full-page screenshot is saved to tests/artifacts/report.png, and the headline of a day without
-data to tests/artifacts/report_no_data.png (git-ignored), for a person to look at.
+A full-page screenshot is saved to tests/artifacts/report.png, the headline of a day without
+data to tests/artifacts/report_no_data.png and a subject's file to tests/artifacts/subject_file.png
+(git-ignored), for a person to look at.
 """
 
 from __future__ import annotations
@@ -306,3 +307,54 @@ def test_a_day_without_data_is_red_and_says_so(env, browser):
     assert "No data" in dom["text"] and "No event arrived for 2026-11-04" in dom["text"]
     assert "All clear" not in dom["text"]
     screenshot(browser, "report_no_data.png", height=900)
+
+
+def test_subject_file_renders_offline_with_inert_hostile_values(env, browser):
+    """A subject's file (python -m pipelines subject) in the browser: offline, no script, hostile
+    consent texts inert; the withdrawal, the send after it and its violation on one page."""
+    from pipelines.cli import main
+
+    plant_hostile_inbox(env)
+    env.write_events(
+        "2026-11-03",
+        "part-0001.jsonl",
+        [
+            event(
+                "Marketing Consent Granted",
+                "acc_3",
+                "2026-11-03T08:30:00+01:00",
+                properties={"notice_version": "v4", "source": "app"},
+            ),
+            event("Marketing Consent Withdrawn", "acc_3", "2026-11-03T10:00:00+01:00", properties={"source": IMG}),
+            event(
+                "Marketing Message Sent",
+                "acc_3",
+                "2026-11-03T12:00:00+01:00",
+                channel="system",
+                properties={"campaign_id": SCRIPT, "medium": "sms"},
+                message_id="m-send-after-withdrawal",
+            ),
+        ],
+    )
+    for day in ("2026-11-02", "2026-11-03"):
+        env.run(day)
+    assert main(["subject", "--subject-key", env.subject_key("acc_3")]) == 0
+    page = env.reports / "subjects" / f"{env.subject_key('acc_3')[:16]}.html"
+
+    open_offline(browser, page)
+    requested = [r["request"]["url"] for r in browser.named("Network.requestWillBeSent")]
+    assert requested and all(url == page.as_uri() for url in requested), requested
+    assert browser.named("Runtime.exceptionThrown") == [] and browser.named("Page.javascriptDialogOpening") == []
+    dom = browser.evaluate(
+        """({scripts: document.scripts.length, images: document.images.length,
+             handlers: document.querySelectorAll('[onerror], [onload], [onclick]').length,
+             text: document.body.innerText, status: document.getElementById('status').dataset.status,
+             failed: Array.from(document.querySelectorAll('#marketing tr.failed')).map(r => r.innerText)})"""
+    )
+    assert (dom["scripts"], dom["images"], dom["handlers"]) == (0, 0, 0)
+    assert dom["status"] == "active"
+    for value in (SCRIPT, IMG, "m-send-after-withdrawal", "marketing_without_consent"):
+        assert value in dom["text"], value
+    assert len(dom["failed"]) == 1 and "withdrawn" in dom["failed"][0] and "m-send-after-withdrawal" in dom["failed"][0]
+    assert "example.cz" not in dom["text"] and "acc_3" not in dom["text"]
+    screenshot(browser, "subject_file.png")
