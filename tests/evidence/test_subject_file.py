@@ -13,7 +13,7 @@ import pytest
 from assets.reports.csvsafe import report_file_holds_email
 from tests.helpers import CLI_KEY, TEST_KEY, Cli, created, deleted, event
 
-ALICE, BOB = "acc_alice_0001", "acc_bob_0002"
+ALICE, BOB, CAROL = "acc_alice_0001", "acc_bob_0002", "acc_carol_0003"
 ALICE_EMAIL, BOB_EMAIL = "alice.novakova@example.cz", "bob.dvorak@example.cz"
 NAMES = ("Alice", "Nováková", "Bob", "Dvořák")
 DAY1, DAY2 = "2026-11-02", "2026-11-03"
@@ -63,6 +63,8 @@ def _scenario(env) -> None:
                 properties={"campaign_id": "winter-2", "medium": "sms"},
             ),
             deleted(BOB, "2026-11-03T11:00:00+01:00"),
+            # a new account takes Bob's e-mail after his erasure
+            created(CAROL, "2026-11-03T13:00:00+01:00", BOB_EMAIL),
         ],
     )
     # the CRM still lists Bob after his erasure: residual data in `crm`
@@ -86,7 +88,7 @@ def _files(env) -> dict[str, bytes]:
 
 def _assert_no_identity(files: dict[str, bytes]) -> None:
     for name, data in files.items():
-        for plain in (ALICE, BOB, ALICE_EMAIL, BOB_EMAIL, *NAMES):
+        for plain in (ALICE, BOB, CAROL, ALICE_EMAIL, BOB_EMAIL, *NAMES):
             assert plain.encode() not in data, (name, plain)
         assert not report_file_holds_email(name, data), name
 
@@ -156,6 +158,14 @@ def test_erased_subject_shows_its_tombstone_and_where_residual_data_was_found(sc
     assert erasure["found"] == [{"day": DAY2, "locations": ["crm"]}]
     assert "Where residual data was found" in files[f"{key[:16]}.html"].decode()
     _assert_no_identity(files)
+
+    # the e-mail Bob held, and Carol holds now, leads to both subjects: a file each
+    proc = _cli(env)("subject", "--email", BOB_EMAIL)
+    assert proc.returncode == 0, proc.stderr
+    carol = env.subject_key(CAROL)
+    assert set(_files(env)) == {f"{k[:16]}.{ext}" for k in (key, carol) for ext in ("html", "json")}
+    assert json.loads(_files(env)[f"{carol[:16]}.json"])["status"] == "active"
+    _assert_no_identity(_files(env))
 
 
 def test_unknown_subject_is_not_found_with_exit_4_and_no_file(scenario):
