@@ -124,6 +124,21 @@ def print_scans(times: list[tuple[float, str, str]]) -> None:
         print(f"{number}. {sum(scan.values()):6.2f}  {parts}")
 
 
+def print_python(profiler, top: int) -> None:
+    """The functions of this repository (assets/, checks/, pipelines/) by cumulative time, SQL included."""
+    import pstats
+
+    stats = pstats.Stats(profiler).stats
+    rows = []
+    for (path, line, name), (_cc, calls, own, cumulative, _callers) in stats.items():
+        relative = Path(path).resolve()
+        if relative.is_relative_to(ROOT) and relative.parts[len(ROOT.parts)] in ("assets", "checks", "pipelines"):
+            rows.append((cumulative, own, calls, f"{relative.relative_to(ROOT)}:{line} {name}"))
+    print(f"\n-- Python: cumulative / own seconds, calls, function (top {top} of this repo)")
+    for cumulative, own, calls, where in sorted(rows, reverse=True)[:top]:
+        print(f"{cumulative:7.2f} {own:7.2f} {calls:7d}  {where}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1m", choices=sorted(SIZES))
@@ -133,6 +148,12 @@ def main() -> int:
     parser.add_argument("--dump", type=Path, help="also write every statement, in order, to this TSV file")
     parser.add_argument(
         "--variant", choices=("none", "one", "ten_thousand"), help="the night of an erasure series (bench/erasure.py)"
+    )
+    parser.add_argument(
+        "--python",
+        type=int,
+        metavar="N",
+        help="also profile the Python of the night (cProfile) and print its N costliest functions of this repo",
     )
     args = parser.parse_args()
     if args.dump:
@@ -172,9 +193,18 @@ def main() -> int:
     from pipelines.runner import run_days
 
     SAMPLER.start()
+    profiler = None
+    if args.python:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
     outcomes = run_days(config.load_settings(), [last], lambda i, n, o: None)
     wall = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        print_python(profiler, args.python)
     print(f"nightly {last}: success={outcomes[0].success} in {wall:.1f} s; SQL total {sum(t for t, *_ in TIMES):.1f} s")
     by_fn: dict[str, float] = defaultdict(float)
     for t, fn, _ in TIMES:
