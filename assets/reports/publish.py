@@ -1,8 +1,9 @@
 """Publish `<reports>/<D>/`: the page, summary.json, the two CSVs and MANIFEST.sha256.
 
 Every file is written atomically (a temporary file in the same folder, fsynced, then os.replace),
-so a reader never sees a half-written report. The generation timestamp in the page is the only
-content that changes between two runs over the same inputs.
+so a reader never sees a half-written report. The same inputs give the same bytes in every file:
+the page states the data's day and the code version, not when it was generated (that time is in
+reports.daily_summary).
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def publish_report(
     run_id: str | None = None,
     generated_at: datetime | None = None,
 ) -> Published:
-    """Compute the day's figures, record them, and publish the day's report folder."""
+    """Compute the day's figures, record them, and publish the day's report folder.
+
+    `generated_at` (default: now) goes to reports.daily_summary only; no published file holds it."""
     generated_at = generated_at or datetime.now(PRAGUE).replace(microsecond=0)
     summary = compute_summary(con, day, rule_ids())
     status = day_status(summary, failed_error_checks(con, day))
@@ -152,7 +155,7 @@ def publish_report(
         SUMMARY_FILE: summary_json(summary_out),
         VIOLATIONS_FILE: violations_csv(data),
         REGISTER_FILE: register_csv(data),
-        HTML_FILE: render(data, generated_at).encode("utf-8"),
+        HTML_FILE: render(data).encode("utf-8"),
     }
     digests = {}
     for name, content in contents.items():
