@@ -1,4 +1,4 @@
-"""Run days of the nightly compliance job (CONTRACT section 3); generate a test inbox; prepare the instance."""
+"""Run days of the nightly job (CONTRACT 3); verify the report archive; generate a test inbox; prepare the instance."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from pipelines.instance import prepare_dagster_home
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXIT_CODES = (
-    (EXIT_OK, "every day ran and every blocking check passed (subject: its file is written)"),
-    (EXIT_FAILED, "a day's run failed (a blocking check or a step)"),
+    (
+        EXIT_OK,
+        "every day ran and every blocking check passed; verify-archive: every published day matches; "
+        "subject: its file is written",
+    ),
+    (EXIT_FAILED, "a day's run failed (a blocking check or a step); verify-archive: a file or a link does not match"),
     (EXIT_CONFIG, "bad usage or configuration, a day not allowed, or a plan not confirmed (one line on stderr)"),
     (EXIT_BUSY, "another run holds the warehouse lock"),
     (EXIT_NOT_FOUND, "subject: no subject found (no file is written)"),
@@ -123,6 +127,22 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument(
         "--subject-key", metavar="KEY", help="the subject_key, or its first 12+ hex digits as the report shows it"
     )
+
+    verify = sub.add_parser(
+        "verify-archive",
+        help="check the published reports from D1 to D2 against their manifests and the chain of manifests",
+        description=(
+            "Check every day folder of COMPLIANCE_REPORTS from D1 to D2, in order: each file against the\n"
+            "day's MANIFEST.sha256, no file left unlisted, and the manifest's link to the previous day's\n"
+            "manifest (which may be before D1). One line a day; stops at the first day that does not match,\n"
+            "naming it and the file. A day without a folder was not published: not a failure, unless the\n"
+            "next day's link shows that its folder was deleted. Reads files only: no warehouse, no Dagster."
+        ),
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument("--from", dest="start", required=True, type=_date, help="the first day to check (YYYY-MM-DD)")
+    verify.add_argument("--to", dest="end", required=True, type=_date, help="the last day to check (YYYY-MM-DD)")
 
     sub.add_parser(
         "prepare-instance",
@@ -298,6 +318,72 @@ def _subject(args) -> int:
     return EXIT_OK
 
 
+#: Parts of a path in a day's report folder that the pipeline itself names: printed as they are.
+#: Any other part (a name from the data, e.g. a remediation file's system) goes through safe_text.label.
+_OWN_PARTS = frozenset({"..", "remediation"})
+
+
+def _shown(name: str) -> str:
+    """A path of the report archive for the console: the pipeline's own names as they are, any other
+    part as safe_text shows an inbox name (no control character, no personal data)."""
+    from assets.reports.archive import DAY_NAME, MANIFEST_FILE
+    from assets.reports.publish import REPORT_FILES
+    from pipelines.safe_text import label
+
+    own = _OWN_PARTS | {MANIFEST_FILE, *REPORT_FILES}
+    return "/".join(
+        part if part in own or DAY_NAME.fullmatch(part) else label(part, "file") for part in name.split("/")
+    )
+
+
+def _not_published(first: date, last: date) -> str:
+    if first == last:
+        return f"{first} not published"
+    return f"{first} to {last} not published ({(last - first).days + 1} days)"
+
+
+def _verify_archive(args) -> int:
+    """verify-archive: one line a day (runs of days without a folder on one line), the first failing day's
+    problems, then exit 1; or a summary line and exit 0."""
+    from assets.reports.archive import MANIFEST_FILE, verify_archive
+
+    if args.start > args.end:
+        raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
+    root = config.load_settings().reports
+    if not root.is_dir():
+        raise config.ConfigError(f"reports folder {root} does not exist or is not a directory (COMPLIANCE_REPORTS)")
+    ok = missing = 0
+    gap: list[date] = []
+    last = None
+    for result in verify_archive(root, args.start, args.end):
+        if not result.published:
+            missing += 1
+            gap.append(result.day)
+            continue
+        if gap:
+            print(_not_published(gap[0], gap[-1]), flush=True)
+            gap = []
+        if result.problems:
+            for problem in result.problems:
+                print(f"{problem.day} {_shown(problem.name)}: {problem.reason}", flush=True)
+            print(f"error: {result.day} does not match its manifest or its link; later days were not checked",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_FAILED
+        ok += 1
+        last = result
+        print(f"{result.day} ok", flush=True)
+    if gap:
+        print(_not_published(gap[0], gap[-1]), flush=True)
+    summary = f"{ok + missing} day(s) from {args.start} to {args.end}: {ok} match, {missing} not published"
+    if last is not None:  # nothing in the range covers the last day's manifest: an outside copy does
+        summary += (
+            f"; {MANIFEST_FILE} of {last.day} has sha256 {last.manifest_sha256}, to compare with the copy kept "
+            "outside the archive (the report asset's manifest_sha256 in Dagster)"
+        )
+    print(summary, flush=True)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_console()
     parser = build_parser()
@@ -312,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prepare-instance":
             print(f"Dagster instance ready: DAGSTER_HOME={prepare_dagster_home()}", flush=True)
             return EXIT_OK
+        if args.command == "verify-archive":
+            return _verify_archive(args)
         return _run(args)
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

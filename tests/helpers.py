@@ -305,9 +305,6 @@ MANIFEST = "MANIFEST.sha256"
 VOLATILE_TABLES = {"ops.scan_cache", "ops.scan_values"}
 
 
-GENERATED_AT = re.compile(rb'<time id="generated-at" datetime="[^"]*">[^<]*</time>')
-
-
 #: Columns whose values legitimately differ between two runs over the same inputs: wall-clock times,
 #: Dagster run ids, the compaction's byte sizes (a copied DuckDB file's size depends on the
 #: history of the file it was copied from) and the file manifests, which hold each file's mtime:
@@ -385,18 +382,19 @@ def warehouse_state(path: Path, volatile: dict[str, set[str]] | None = None) -> 
 
 
 def report_state(folder: Path, volatile: tuple[re.Pattern, ...] = ()) -> dict[str, bytes]:
-    """The day's report files; the page without its generation timestamp (the only volatile part)."""
+    """Every file of the day's report folder, by its path in it: the same inputs give the same bytes.
+    With `volatile` patterns: the page without them, and the manifest without the page's line (its
+    digest covers the removed bytes)."""
     files = {}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
         data = path.read_bytes()
-        if path.name == "compliance_report.html":
-            assert len(GENERATED_AT.findall(data)) == 1
-            data = GENERATED_AT.sub(b"<time/>", data)
+        if volatile and name == "compliance_report.html":
             for pattern in volatile:
                 data = pattern.sub(b"", data)
-        if path.name == MANIFEST:
-            data = b"\n".join(line for line in data.splitlines() if not line.endswith(b"compliance_report.html"))
-        files[path.name] = data
+        if volatile and name == MANIFEST:
+            data = b"\n".join(line for line in data.splitlines() if not line.endswith(b"  compliance_report.html"))
+        files[name] = data
     return files
 
 

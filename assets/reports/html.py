@@ -27,7 +27,7 @@ from assets.reports.charts import Series, line_chart, stacked_bar_chart
 from assets.reports.csvsafe import redact
 from assets.reports.status import ALL_CLEAR, DATA_QUALITY_FAILED, INCOMPLETE, NO_DATA, VIOLATIONS_FOUND
 from assets.reports.summary import ReportData
-from pipelines.clock import PRAGUE
+from pipelines.clock import PRAGUE, end_of_day
 from pipelines.safe_text import file_label
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -228,8 +228,8 @@ def _suites(data: ReportData) -> list[dict[str, Any]]:
     ]
 
 
-def render(data: ReportData, generated_at: datetime) -> str:
-    """The whole page. Deterministic for the same data, apart from `generated_at`."""
+def render(data: ReportData) -> str:
+    """The whole page: the same bytes for the same data (it says which day's data, not when it was made)."""
     s = data.summary
     q = s["quality"]
     verdict, status_class = STATUS_TEXT[data.status]
@@ -256,5 +256,5 @@ def render(data: ReportData, generated_at: datetime) -> str:
         suites=_suites(data),
         file_bytes=sum(r[1] or 0 for r in data.files),
         day_holds=q["received"] == q["accepted"] + q["duplicates"] + q["rejected"],
-        stamp=generated_at.astimezone(PRAGUE).isoformat(timespec="seconds"),
+        as_of=end_of_day(data.day).isoformat(timespec="seconds"),
     )

@@ -1,8 +1,10 @@
 """Publish `<reports>/<D>/`: the page, summary.json, the two CSVs and MANIFEST.sha256.
 
 Every file is written atomically (a temporary file in the same folder, fsynced, then os.replace),
-so a reader never sees a half-written report. The generation timestamp in the page is the only
-content that changes between two runs over the same inputs.
+so a reader never sees a half-written report. The same inputs give the same bytes in every file:
+the page states the data's day and the code version, not when it was generated (that time is in
+reports.daily_summary). The manifest lists every file by its path in the day's folder and links
+to the previous day's manifest (assets/reports/archive.py), so re-running a day keeps the chain.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from assets.reports.archive import MANIFEST_FILE, check_relative, manifest_bytes, previous_manifest
 from assets.reports.csvsafe import csv_bytes
 from assets.reports.html import render
 from assets.reports.status import day_status
@@ -36,7 +39,6 @@ HTML_FILE = "compliance_report.html"
 SUMMARY_FILE = "summary.json"
 VIOLATIONS_FILE = "violations.csv"
 REGISTER_FILE = "erasure_register.csv"
-MANIFEST_FILE = "MANIFEST.sha256"
 REPORT_FILES = (HTML_FILE, SUMMARY_FILE, VIOLATIONS_FILE, REGISTER_FILE)
 
 REGISTER_CSV_COLUMNS = (
@@ -54,9 +56,16 @@ REGISTER_CSV_COLUMNS = (
 
 @dataclass
 class Published:
+    """What publish_report wrote: the day's folder, its data, the files' digests and the manifest's link."""
+
     folder: Path
     data: ReportData
+    #: sha256 of every file the manifest lists, by its path in the day's folder.
     digests: dict[str, str]
+    #: sha256 of MANIFEST.sha256 itself: the chain's newest link until the next day is published.
+    manifest_sha256: str = ""
+    #: The day the manifest links to (None: the first day of the archive).
+    previous_day: date | None = None
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -74,11 +83,14 @@ def write_atomic(path: Path, content: bytes) -> None:
         raise
 
 
-def remove_stale_temporaries(folder: Path) -> None:
-    """A run killed while writing leaves write_atomic's hidden temporary file behind: remove it."""
-    for name in (*REPORT_FILES, MANIFEST_FILE):
-        for leftover in folder.glob(f".{glob.escape(name)}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+def remove_stale_temporaries(folder: Path, names: tuple[str, ...] = (*REPORT_FILES, MANIFEST_FILE)) -> None:
+    """A run killed while writing leaves write_atomic's hidden temporary file behind: remove it.
+    `names` are paths in the day's folder (`remediation/crm.csv`)."""
+    for name in names:
+        path = folder / name
+        if path.parent.is_dir():
+            for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+                leftover.unlink(missing_ok=True)
 
 
 def _iso(value) -> str:
@@ -119,11 +131,6 @@ def summary_json(summary: dict) -> bytes:
     return (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def manifest(digests: dict[str, str]) -> bytes:
-    """sha256sum format: verify with `sha256sum -c MANIFEST.sha256` in the day's folder."""
-    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests)).encode()
-
-
 def publish_report(
     con: duckdb.DuckDBPyConnection,
     reports_root: Path,
@@ -132,7 +139,9 @@ def publish_report(
     run_id: str | None = None,
     generated_at: datetime | None = None,
 ) -> Published:
-    """Compute the day's figures, record them, and publish the day's report folder."""
+    """Compute the day's figures, record them, and publish the day's report folder.
+
+    `generated_at` (default: now) goes to reports.daily_summary only; no published file holds it."""
     generated_at = generated_at or datetime.now(PRAGUE).replace(microsecond=0)
     summary = compute_summary(con, day, rule_ids())
     status = day_status(summary, failed_error_checks(con, day))
@@ -147,20 +156,27 @@ def publish_report(
 
     folder = reports_root / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder)
+    # Every file of the day's folder, by its path in it: the manifest lists exactly these.
     contents = {
         SUMMARY_FILE: summary_json(summary_out),
         VIOLATIONS_FILE: violations_csv(data),
         REGISTER_FILE: register_csv(data),
-        HTML_FILE: render(data, generated_at).encode("utf-8"),
+        HTML_FILE: render(data).encode("utf-8"),
     }
+    for name in contents:
+        check_relative(name)  # before anything is written
+    remove_stale_temporaries(folder, (*contents, MANIFEST_FILE))
     digests = {}
     for name, content in contents.items():
-        write_atomic(folder / name, content)
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, content)
         digests[name] = hashlib.sha256(content).hexdigest()
-    write_atomic(folder / MANIFEST_FILE, manifest(digests))
+    previous = previous_manifest(reports_root, day)
+    manifest = manifest_bytes(digests, previous)
+    write_atomic(folder / MANIFEST_FILE, manifest)
 
     # Last: the day is processed (the CLI's catch-up reads ops.runs).
     con.execute("DELETE FROM ops.runs WHERE run_date = ?", [day])
     con.execute("INSERT INTO ops.runs VALUES (?, ?, 'published', ?)", [day, run_id, datetime.now(PRAGUE)])
-    return Published(folder, data, digests)
+    return Published(folder, data, digests, hashlib.sha256(manifest).hexdigest(), previous[0] if previous else None)

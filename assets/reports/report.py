@@ -64,6 +64,9 @@ def compliance_report(context: dg.AssetExecutionContext, warehouse: Warehouse, s
                 markdown_table(["file", "sha256"], [(f, published.digests[f][:16] + "…") for f in REPORT_FILES])
                 + f"\nManifest: {MANIFEST_FILE}\n"
             ),
+            # The chain's newest link, kept outside the archive: `verify-archive` prints it to compare.
+            "manifest_sha256": published.manifest_sha256,
+            "manifest_links_to": str(published.previous_day or "none: the first day of the archive"),
             "preview": dg.MetadataValue.md(markdown_table(["figure", "value"], figures)),
         }
     )
