@@ -123,14 +123,23 @@ def consent_history_expectations(day) -> list[Expect]:
     ]
 
 
+#: The account id of an account erased after the day being re-run, in the sample of core.accounts.
+ERASED_SINCE = "[erased since]"
+
+
 def accounts_frame(con: duckdb.DuckDBPyConnection, day, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
     """A sample of core.accounts. A re-run of an earlier day lists accounts erased since, whose
-    account id the later night purged for good: they are left out of the sample (CONTRACT 5)."""
+    account id a later night purged for good (CONTRACT 5): they stay in the sample, their account id
+    shown as ERASED_SINCE, so that the re-run validates the same rows as the first run and its
+    report is the same bytes (the archive's chain of manifests, assets/reports/archive.py)."""
     return con.execute(
-        """SELECT account_id, subject_key, created_at, status FROM core.accounts
-           WHERE subject_key NOT IN (SELECT key FROM compliance.erased_identifiers WHERE kind = 'account_id')
+        """SELECT CASE WHEN account_id IS NULL AND subject_key IN (
+                           SELECT key FROM compliance.erased_identifiers WHERE kind = 'account_id')
+                       THEN $erased ELSE account_id END AS account_id,
+                  subject_key, created_at, status
+           FROM core.accounts
            ORDER BY hash(subject_key, $day::VARCHAR) LIMIT $limit""",
-        {"day": day, "limit": limit},
+        {"day": day, "limit": limit, "erased": ERASED_SINCE},
     ).df()
 
 
