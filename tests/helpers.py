@@ -385,9 +385,10 @@ def warehouse_state(path: Path, volatile: dict[str, set[str]] | None = None) -> 
 
 
 def report_state(folder: Path, volatile: tuple[re.Pattern, ...] = ()) -> dict[str, bytes]:
-    """The day's report files; the page without its generation timestamp (the only volatile part)."""
+    """The day's report files, by path relative to the day's folder (`remediation/crm.csv` too); the
+    page without its generation timestamp (the only volatile part)."""
     files = {}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         data = path.read_bytes()
         if path.name == "compliance_report.html":
             assert len(GENERATED_AT.findall(data)) == 1
@@ -396,7 +397,7 @@ def report_state(folder: Path, volatile: tuple[re.Pattern, ...] = ()) -> dict[st
                 data = pattern.sub(b"", data)
         if path.name == MANIFEST:
             data = b"\n".join(line for line in data.splitlines() if not line.endswith(b"compliance_report.html"))
-        files[path.name] = data
+        files[path.relative_to(folder).as_posix()] = data
     return files
 
 

@@ -1,4 +1,5 @@
-"""Publish `<reports>/<D>/`: the page, summary.json, the two CSVs and MANIFEST.sha256.
+"""Publish `<reports>/<D>/`: the page, summary.json, the two CSVs, the remediation lists
+(`remediation/<file>`, remediation.py) and MANIFEST.sha256.
 
 Every file is written atomically (a temporary file in the same folder, fsynced, then os.replace),
 so a reader never sees a half-written report. The generation timestamp in the page is the only
@@ -20,6 +21,7 @@ import duckdb
 
 from assets.reports.csvsafe import csv_bytes
 from assets.reports.html import render
+from assets.reports.remediation import REMEDIATION_DIR, remediation_contents, remove_stale
 from assets.reports.status import day_status
 from assets.reports.summary import (
     VIOLATION_COLUMNS,
@@ -79,6 +81,8 @@ def remove_stale_temporaries(folder: Path) -> None:
     for name in (*REPORT_FILES, MANIFEST_FILE):
         for leftover in folder.glob(f".{glob.escape(name)}.*.tmp"):
             leftover.unlink(missing_ok=True)
+    for leftover in (folder / REMEDIATION_DIR).glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def _iso(value) -> str:
@@ -149,6 +153,7 @@ def publish_report(
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
     contents = {
+        **remediation_contents(con, day),  # first: the page links to them
         SUMMARY_FILE: summary_json(summary_out),
         VIOLATIONS_FILE: violations_csv(data),
         REGISTER_FILE: register_csv(data),
@@ -156,9 +161,13 @@ def publish_report(
     }
     digests = {}
     for name, content in contents.items():
+        (folder / name).parent.mkdir(exist_ok=True)  # remediation/
         write_atomic(folder / name, content)
         digests[name] = hashlib.sha256(content).hexdigest()
     write_atomic(folder / MANIFEST_FILE, manifest(digests))
+    # after the manifest, so every file a manifest lists exists: a re-run of the day removes the list
+    # of a system that has no residual left
+    remove_stale(folder, set(contents))
 
     # Last: the day is processed (the CLI's catch-up reads ops.runs).
     con.execute("DELETE FROM ops.runs WHERE run_date = ?", [day])
