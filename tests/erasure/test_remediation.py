@@ -280,7 +280,9 @@ def test_hostile_systems_get_safe_file_names_and_guarded_cells(env):
         "part-0000.jsonl",
         [created(account, f"{day}T09:00:00+01:00", f"{account}@example.cz"), deleted(account, f"{day}T18:00:00+01:00")],
     )  # fmt: skip
-    for system in HOSTILE:
+    # and names the register encodes (its separator, a percent sign, a pipeline location's name)
+    systems = [*HOSTILE, "legacy, crm", "100%2C", "warehouse"]
+    for system in systems:
         env.write_export(system, day, [{"account_id": "acc_live"}, {"account_id": account}], header=["account_id"])
     unreadable = env.inbox / "snapshots" / "účetnictví"
     unreadable.mkdir()
@@ -288,11 +290,12 @@ def test_hostile_systems_get_safe_file_names_and_guarded_cells(env):
     night(env, day, rules=True)
     folder = publish(env, day).folder
 
-    systems = [*HOSTILE, "účetnictví"]
+    systems.append("účetnictví")
     files = remediation_bytes(folder)
     expected = {f"remediation/{system_file_name(s)}": s for s in systems}
     assert sorted(files) == sorted(expected)  # one file each, no two alike
-    assert all(FALLBACK.fullmatch(p.removeprefix("remediation/")) for p in files)
+    assert expected["remediation/warehouse.csv"] == "warehouse"  # a plain name is kept; every other is keyed
+    assert all(FALLBACK.fullmatch(p.removeprefix("remediation/")) for p in expected if p != "remediation/warehouse.csv")
     page = (folder / "compliance_report.html").read_text()
     subject = env.subject_key(account)
     for path, system in expected.items():
@@ -338,3 +341,27 @@ def test_an_alert_names_report_files_only_when_they_are_safe():
     assert "Novakova" not in json.dumps(alert) and "@" not in json.dumps(alert)
     assert safe_path("remediation/crm.csv") == "remediation/crm.csv"
     assert notify.build_alert(notify.VIOLATIONS_FOUND, day="2027-03-01", run_id="r1", job="j")["files"] == []
+
+
+def test_the_nightly_job_publishes_the_lists_passes_its_checks_and_alerts_with_the_overdue_list(env):
+    """The Dagster job end to end: the agreement check passes (an ERROR check must never false-alarm),
+    the report's file check reads the lists, and the run's alert names the overdue system's list."""
+    account, mail = unique("acc_"), f"zq{unique('')}@example.cz"
+    env.write_events(
+        "2026-10-01",
+        "part-0000.jsonl",
+        [created(account, "2026-10-01T09:00:00+02:00", mail), deleted(account, "2026-10-01T18:00:00+02:00")],
+    )
+    for day in ("2026-10-01", "2026-11-02"):  # due 2026-11-01
+        write_bytes_export(env, "crm", day, f"email,account_id\r\nlive@example.cz,acc_live\r\n{mail},\r\n")
+        result = env.run(day)
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert checks["remediation_lists_match_the_register"] is True, day
+        assert checks["report_files_are_safe_and_intact"] is True, day
+        folder = env.reports / day
+        [row] = read_list(folder, "remediation/crm.csv")
+        assert (row["row_number"], row["matched_on"]) == ("2", "email")
+    assert row["status"] == "overdue" and row["days_overdue"] == "1"
+    run = env.instance.get_run_by_id(result.run_id)
+    alert = sensors.violations_alert(run, env.reports)
+    assert alert["counts"]["erasure_overdue"] == 1 and alert["files"] == ["remediation/crm.csv"]
