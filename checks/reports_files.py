@@ -1,5 +1,6 @@
-"""The report's files are safe and intact: the manifest matches, no file holds an e-mail address,
-and the page loads nothing from outside itself and runs no script (`report_files_are_safe_and_intact`)."""
+"""The report's files are safe and intact: the manifest matches, no file holds an e-mail address (the
+remediation lists under `remediation/` included), and the page loads nothing from outside itself and
+runs no script (`report_files_are_safe_and_intact`)."""
 
 import hashlib
 import re
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from assets.reports.csvsafe import report_file_holds_email
 from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES
+from assets.reports.remediation import REMEDIATION_DIR
 from checks.gx.runner import SuiteOutcome, assertion
 
 #: A URL with a scheme (https:, data:, javascript:) or network-path (//host; browsers read \\ as /).
@@ -76,7 +78,8 @@ def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
     tampered = sorted(n for n in REPORT_FILES if n not in contents or listed.get(n) != _sha256(contents[n]))
     # Real addresses only, in the form each file's format gives them (csvsafe: the formula guard
     # of `@SUM(1+1)`, `'@SUM(1+1)`, is not an address; a false alarm here would fail every night).
-    with_email = sorted(n for n, data in contents.items() if report_file_holds_email(n, data))
+    lists = {f"{REMEDIATION_DIR}/{p.name}": p.read_bytes() for p in sorted((folder / REMEDIATION_DIR).glob("*.csv"))}
+    with_email = sorted(n for n, data in {**contents, **lists}.items() if report_file_holds_email(n, data))
     page = contents.get(HTML_FILE, b"").decode("utf-8", "replace")
     outcome = SuiteOutcome(
         "report_files",
@@ -88,7 +91,9 @@ def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
                 len(REPORT_FILES) - len(contents),
             ),
             assertion("MANIFEST.sha256 matches every file", not tampered, len(REPORT_FILES), len(tampered)),
-            assertion("no report file holds an e-mail address", not with_email, len(contents), len(with_email)),
+            assertion(
+                "no report file holds an e-mail address", not with_email, len(contents) + len(lists), len(with_email)
+            ),
             assertion("the page holds no script", "<script" not in page.lower()),
             assertion("the page references nothing outside itself", not external_references(page)),
             assertion(

@@ -1,10 +1,13 @@
 """Alerts: a pluggable notifier with a file/log default and an optional webhook.
 
 An alert is a small dict built by `build_alert`: the event type, the day, the run id, the job, counts
-by rule, and the names of failing steps and checks. It never holds personal data: every free-text
-value goes through `safe_name` (pipelines.safe_text: it refuses anything that is not a plain identifier, so no e-mail
-address, name or postal address can pass), counts must be integers, and exception messages are never
-included (only an exception's class name).
+by rule, the names of failing steps and checks, and the report files to act on (`files`: for an
+overdue erasure, the remediation lists that name an overdue subject, e.g. `remediation/crm.csv`,
+relative to `<reports>/<day>/`). It never holds personal data: every free-text value goes through
+`safe_name` (pipelines.safe_text: it refuses anything that is not a plain identifier, so no e-mail
+address, name or postal address can pass), every file through `safe_path` (each part a plain file
+name or a keyed system file name, else `[redacted]`), counts must be integers, and exception
+messages are never included (only an exception's class name).
 
 Delivery (`default_notifier`):
 
@@ -37,7 +40,7 @@ from typing import Any
 import tenacity
 
 from pipelines import config
-from pipelines.safe_text import REDACTED, safe_name
+from pipelines.safe_text import REDACTED, safe_name, safe_path
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +97,10 @@ def build_alert(
     failed_checks: Iterable[str] = (),
     error_classes: Iterable[str] = (),
     failure_reason: str | None = None,
+    files: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """A PII-free alert payload. Unknown text becomes `[redacted]`; counts must be whole numbers."""
+    """A PII-free alert payload. Unknown text becomes `[redacted]`; counts must be whole numbers;
+    `files` are report files relative to the day's folder (`remediation/crm.csv`)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown alert type {event_type!r}")
     clean_counts: dict[str, int] = {}
@@ -116,6 +121,7 @@ def build_alert(
         "failed_checks": _names(failed_checks),
         "error_classes": _names(error_classes),
         "failure_reason": safe_name(failure_reason) if failure_reason else None,
+        "files": sorted({safe_path(f) for f in files})[:MAX_NAMES],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     alert["text"] = alert_text(alert)
@@ -127,7 +133,10 @@ def alert_text(alert: Mapping[str, Any]) -> str:
     head = f"[{alert['severity'].upper()}] {alert['job']} {alert['day'] or '?'}"
     if alert["event"] == VIOLATIONS_FOUND:
         rules = ", ".join(f"{rule}={n}" for rule, n in alert["counts"].items() if n)
-        return f"{head}: {alert['total']} new violation(s) ({rules}). Run {alert['run_id']}."
+        text = f"{head}: {alert['total']} new violation(s) ({rules}). Run {alert['run_id']}."
+        if alert.get("files"):
+            text += f" Remediation lists with an overdue erasure: {', '.join(alert['files'])}."
+        return text
     if alert["event"] in (NO_DATA, DATA_INCOMPLETE):
         c = alert["counts"]
         what = "no data" if alert["event"] == NO_DATA else "incomplete input"

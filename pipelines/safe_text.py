@@ -18,6 +18,10 @@ data until erasure.
   log, whatever its kind; without the key, a label cannot be checked against a guessed address.
   To find a file from its label: ``python -m pipelines.safe_text <inbox>/events/<day>`` lists the
   labels of that folder's entries (the arrival day is always logged beside a file's label).
+* `system_file_name(system)`: the name of a file the report writes for one export system
+  (``remediation/<file>``): ``<system>.csv`` when the system's name is a plain file name, else
+  ``system-<16 hex>.csv``, keyed like its label (see the function). `safe_path(path)` shows a
+  relative path the report wrote (in an alert) only when every part of it is such a name.
 * `safe_name(value)`: identifiers the code makes (step keys, check names, rule ids, run ids, class
   names): the value when it is a plain identifier, else ``[redacted]``.
 * `redact(text)`: free text for one console or log line (exception messages): quoted values and
@@ -44,7 +48,8 @@ _MACHINE_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
 _WORD_SEPARATORS = re.compile(r"[._-]+")
 _HEX_WITH_DIGIT = re.compile(r"[0-9a-fA-F]*[0-9][0-9a-fA-F]*")
 #: Words a machine-made inbox name may hold besides numbers: file types, the usual parts of an
-#: exporter's file names, the systems of CONTRACT 2.2 and the residual locations of CONTRACT 5.
+#: exporter's file names, the systems of CONTRACT 2.2, the residual locations of CONTRACT 5 and the
+#: report's own folder names (``remediation``).
 KNOWN_WORDS = frozenset(
     {
         "batch",
@@ -62,6 +67,7 @@ KNOWN_WORDS = frozenset(
         "list",
         "marketing",
         "part",
+        "remediation",
         "roster",
         "rudderstack",
         "segment",
@@ -99,10 +105,11 @@ def _key() -> bytes:
         return config.DEV_HASH_KEY.encode()
 
 
-def digest(name: str) -> str:
-    """The label's digest of `name`: keyed, short, the same for the same name in every run."""
+def digest(name: str, digits: int = LABEL_DIGITS) -> str:
+    """The label's digest of `name`: keyed, short, the same for the same name in every run. More
+    `digits` give a longer prefix of the same HMAC (so it starts with the label's digest)."""
     data = name.encode("utf-8", "surrogateescape")
-    return hmac.new(_key(), b"label\0" + data, hashlib.sha256).hexdigest()[:LABEL_DIGITS]
+    return hmac.new(_key(), b"label\0" + data, hashlib.sha256).hexdigest()[:digits]
 
 
 def label(name: Any, kind: str = "name") -> str:
@@ -124,6 +131,48 @@ def system_label(name: str) -> str:
 def path_label(path: str | PurePath) -> str:
     """A path relative to the inbox, each part shown or labelled: `snapshots/name#9c1b3f2a/2026-10-01.csv`."""
     return "/".join(label(part) for part in PurePath(path).parts)
+
+
+#: Hex digits of a keyed file name (64 bits: two systems of one report never share a file).
+FILE_DIGITS = 16
+_SYSTEM_FILE_FALLBACK = re.compile(rf"system-[0-9a-f]{{{FILE_DIGITS}}}\.csv")
+_PLAIN_FILE_START = re.compile(r"[a-z0-9]")
+
+
+def is_plain_file_name(name: str) -> bool:
+    """True when `name` can be a file name as it is: machine-made (`is_machine_name`: ASCII letters,
+    digits, ``.``, ``_``, ``-``, at most 120 characters, every word a known word or a number),
+    lower-case (a file system that ignores case would merge ``CRM`` and ``crm``), and starting with
+    a letter or a digit (no hidden ``.name``, no ``-name`` a command would take for an option)."""
+    return bool(_PLAIN_FILE_START.match(name)) and name == name.lower() and is_machine_name(name)
+
+
+def system_file_name(system: str) -> str:
+    """The file name of an export system's file in the report (``remediation/<file name>``).
+
+    ``<system>.csv`` when `is_plain_file_name(system)` (``crm.csv``, ``marketing_list.csv``); for
+    any other name (spaces, other scripts, upper case, a leading ``=``, ``-`` or ``.``, ``..``, a
+    line break, a name too long) ``system-<h>.csv``, where ``<h>`` is the first 16 hex digits of
+    the keyed HMAC that gives the system's label: ``system#3f2a9c1b`` in the logs is the file
+    ``system-3f2a9c1b….csv``. The same name gets the same file every night. ``system`` is not a
+    known word, so a plain name never takes the form of a keyed one. At most 124 bytes.
+    """
+    if is_plain_file_name(system):
+        return f"{system}.csv"
+    return f"system-{digest(system, FILE_DIGITS)}.csv"
+
+
+def is_system_file_name(name: str) -> bool:
+    """True when `name` is a name `system_file_name` can return."""
+    return bool(_SYSTEM_FILE_FALLBACK.fullmatch(name)) or (name.endswith(".csv") and is_plain_file_name(name))
+
+
+def safe_path(path: Any) -> str:
+    """A path the report wrote, relative to its day folder (``remediation/crm.csv``), for an alert:
+    shown when every part is a plain file name or a keyed system file name, else `[redacted]`."""
+    parts = str(path).split("/")
+    shown = len(parts) <= 4 and all(is_plain_file_name(p) or is_system_file_name(p) for p in parts)
+    return str(path) if shown else REDACTED
 
 
 def redact(text: str, limit: int = 200) -> str:

@@ -5,7 +5,8 @@
   warehouse: the run is the only writer.
 * `run_failure_alert` sends a `run_failure` alert when a nightly run fails.
 * `day_findings_alert` sends, for a successful nightly run, a `violations_found` alert when
-  `<reports>/D/summary.json` has any `violations.<rule>.new > 0`, a `no_data` alert when its
+  `<reports>/D/summary.json` has any `violations.<rule>.new > 0` (with new `erasure_overdue` rows, it
+  names the day's remediation lists that hold an overdue subject), a `no_data` alert when its
   `freshness` says no event arrived, and a `data_incomplete` alert when the day had under half its
   usual events or a stale export.
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.reports.remediation import overdue_paths
 from assets.reports.status import INCOMPLETE, NO_DATA
 from pipelines import config, notify
 from pipelines.jobs import NIGHTLY_JOB_NAME, nightly_job
@@ -33,6 +35,8 @@ from pipelines.partitions import nightly_partitions
 
 log = logging.getLogger(__name__)
 
+#: The rule whose new rows make the violations alert name the remediation lists.
+OVERDUE_RULE = "erasure_overdue"
 #: The marker a producer writes last, when a day's arrival folder is complete.
 MARKER = "_SUCCESS"
 SENSOR_INTERVAL_SECONDS = 60
@@ -229,12 +233,15 @@ def violations_alert(run: dg.DagsterRun, reports: Path) -> dict[str, Any] | None
     counts = new_violations(reports, day)
     if not counts or not any(n > 0 for n in counts.values()):
         return None
+    # an overdue erasure: the remediation lists (relative to the day's folder) that say what to delete
+    files = overdue_paths(day_summary(reports, day) or {}) if counts.get(OVERDUE_RULE, 0) > 0 else []
     return notify.build_alert(
         notify.VIOLATIONS_FOUND,
         day=day,
         run_id=run.run_id,
         job=run.job_name,
         counts={rule: n for rule, n in counts.items() if n > 0},
+        files=files,
     )
 
 

@@ -70,6 +70,8 @@ def erasure_register(context: dg.AssetExecutionContext, warehouse: Warehouse, se
             "dagster/row_count": result.erased_total,
             **{f"status/{s}": result.by_status[s] for s in STATUSES},
             **{f"residual_in/{loc}": n for loc, n in sorted(by_location.items())},
+            # compliance.erasure_remediation: the export rows behind the systems' locations
+            "remediation_rows": result.remediation_rows,
             "preview": md,
         }
     )

@@ -14,6 +14,15 @@ that no live account holds now) found in:
 ``residual_locations`` joins the locations with ``,``; a system's name is encoded so that any name
 survives (``locations.py``).
 
+**Remediation rows.** The systems' locations are derived from ``_export_residuals``: one row per
+(subject, system, export, row_number) where the subject's identifiers were found, with
+``matched_on`` (``account_id``, ``email`` or ``account_id+email``), plus one row with no
+row_number (``export_unreadable``) for each system named because its export could not be read.
+``compliance.erasure_remediation`` keeps these rows, rewritten in the same transaction as the
+register, so a system is in a subject's residual_locations exactly when the subject has a row for
+it there (the check ``remediation_lists_match_the_register``); the report's remediation lists are
+made from it (``assets/reports/remediation.py``).
+
 Status on D: ``verified`` (nothing left), ``pending`` (residual, D <= due_date) or ``overdue``
 (residual, D > due_date). ``compliance.erasure_register`` holds one row per erased subject.
 """
@@ -41,6 +50,7 @@ class RegisterResult:
     erased_total: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     by_location: dict[str, int] = field(default_factory=dict)
+    remediation_rows: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,9 +60,26 @@ class RegisterResult:
 
 def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> None:
     """TEMP _residuals(subject_key, location) for the subjects in _erased: the pipeline's own copies
-    against _targets, the exports of `day` against _export_targets (``state.py``)."""
+    against _targets, the exports of `day` against _export_targets (``state.py``); the systems'
+    locations come from TEMP _export_residuals, the rows behind them."""
     scan_inbox(con, inbox, day)
     scan_warehouse(con)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _export_residuals AS
+        SELECT subject_key, system, export_date, row_number,
+               array_to_string(list_sort(list(DISTINCT kind)), '+') AS matched_on
+        FROM (
+            SELECT t.subject_key, x.system, x.export_date, x.row_number, t.kind FROM landing.export_keys x
+            JOIN _export_targets t ON t.kind = 'account_id' AND t.key = x.subject_key
+            UNION ALL
+            SELECT t.subject_key, x.system, x.export_date, x.row_number, t.kind FROM landing.export_keys x
+            JOIN _export_targets t ON t.kind = 'email' AND t.key = x.email_key
+        )
+        GROUP BY subject_key, system, export_date, row_number
+        """
+    )
+    add_unreadable_exports(con, day)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _residuals AS
@@ -60,19 +87,15 @@ def find_residuals(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> No
         UNION
         SELECT t.subject_key, 'inbox' FROM ops.inbox_keys k JOIN _targets t ON t.kind = k.kind AND unhex(t.key) = k.key
         UNION
-        SELECT t.subject_key, {system} FROM landing.export_keys x
-        JOIN _export_targets t ON t.kind = 'account_id' AND t.key = x.subject_key
-        UNION
-        SELECT t.subject_key, {system} FROM landing.export_keys x
-        JOIN _export_targets t ON t.kind = 'email' AND t.key = x.email_key
-        """.format(system=encode_system_sql("x.system"))
+        SELECT subject_key, {system} FROM _export_residuals
+        """.format(system=encode_system_sql("system"))
     )
-    add_unreadable_exports(con, day)
 
 
 def add_unreadable_exports(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    """Every erased subject not yet verified gets, in _residuals, each system whose latest export
-    dated at or before `day` could not be read (landing.export_files.readable = false).
+    """Every erased subject not yet verified gets, in _export_residuals, a row with no row_number
+    (matched_on ``export_unreadable``) for each system whose latest export dated at or before `day`
+    could not be read (landing.export_files.readable = false).
 
     That system's state on `day` is unknown: its keys were dropped, so it cannot show the subject
     is gone. A compliance officer must not read `verified` where a system was never looked at, so
@@ -85,12 +108,12 @@ def add_unreadable_exports(con: duckdb.DuckDBPyConnection, day: date) -> None:
     """
     con.execute(
         f"""
-        INSERT INTO _residuals
-        SELECT DISTINCT e.subject_key, {encode_system_sql("u.system")}
+        INSERT INTO _export_residuals
+        SELECT DISTINCT e.subject_key, u.system, u.export_date, NULL::BIGINT, 'export_unreadable'
         FROM _erased e CROSS JOIN ({UNREADABLE_LATEST_SQL}) u
         WHERE e.subject_key NOT IN (SELECT subject_key FROM compliance.erasure_register WHERE verified_on <= $day
                                     UNION SELECT subject_key FROM ops.erasure_verified WHERE verified_on <= $day)
-        EXCEPT SELECT subject_key, location FROM _residuals
+          AND NOT EXISTS (SELECT 1 FROM _export_residuals r WHERE r.subject_key = e.subject_key AND r.system = u.system)
         """,
         {"day": day},
     )
@@ -155,6 +178,14 @@ def build_register(con: duckdb.DuckDBPyConnection, day: date, inbox: Path) -> Re
                AND NOT EXISTS (SELECT 1 FROM ops.erasure_verified v WHERE v.subject_key = r.subject_key)
                ORDER BY subject_key"""
         )
+        # the rows behind the register's system locations, replaced with it (never one without the other)
+        con.execute("DELETE FROM compliance.erasure_remediation")
+        con.execute(
+            """INSERT INTO compliance.erasure_remediation (subject_key, system, export_date, row_number, matched_on)
+               SELECT subject_key, system, export_date, row_number, matched_on FROM _export_residuals
+               ORDER BY system, export_date, row_number NULLS FIRST, subject_key"""
+        )
+    result.remediation_rows = con.execute("SELECT count(*) FROM _export_residuals").fetchall()[0][0]
     for status, n in con.execute("SELECT status, count(*) FROM _register GROUP BY status").fetchall():
         result.by_status[status] = n
     result.by_location = dict(

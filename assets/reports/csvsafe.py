@@ -58,7 +58,8 @@ EMAIL_PLACEHOLDER = "[e-mail removed]"
 #: Not addresses: `'@SUM(1+1)`, `'@x.cz`, `&#39;@x.cz`, `>@x.cz`, `@import`, `a@b`, `a@b.c`,
 #: `a@1.2.3.4`. Not looked for:
 #: - percent-encoded addresses (`jan%40x.cz`): no report file holds a URL built from data (the
-#:   page's only links are `#rule-<id>` fragments), and masking leaves `%40` as it is, so the
+#:   page's only links are `#rule-<id>` fragments and `remediation/<file>`, whose names are
+#:   machine-made or keyed: safe_text.system_file_name), and masking leaves `%40` as it is, so the
 #:   check would fire on values that hold no '@' at all;
 #: - quoted local parts (`"jan novak"@x.cz`): a closing quote cannot be told from CSV quoting;
 #:   masking removes them (`novak"@x.cz` is one run).

@@ -1,4 +1,5 @@
-"""Publish `<reports>/<D>/`: the page, summary.json, the two CSVs and MANIFEST.sha256.
+"""Publish `<reports>/<D>/`: the page, summary.json, the two CSVs, the remediation lists
+(`remediation/<file>`, remediation.py) and MANIFEST.sha256.
 
 Every file is written atomically (a temporary file in the same folder, fsynced, then os.replace),
 so a reader never sees a half-written report. The same inputs give the same bytes in every file:
@@ -23,6 +24,7 @@ import duckdb
 from assets.reports.archive import MANIFEST_FILE, check_relative, manifest_bytes, previous_manifest
 from assets.reports.csvsafe import csv_bytes
 from assets.reports.html import render
+from assets.reports.remediation import remediation_contents, remove_stale
 from assets.reports.status import day_status
 from assets.reports.summary import (
     VIOLATION_COLUMNS,
@@ -158,6 +160,7 @@ def publish_report(
     folder.mkdir(parents=True, exist_ok=True)
     # Every file of the day's folder, by its path in it: the manifest lists exactly these.
     contents = {
+        **remediation_contents(con, day),  # first: the page links to them
         SUMMARY_FILE: summary_json(summary_out),
         VIOLATIONS_FILE: violations_csv(data),
         REGISTER_FILE: register_csv(data),
@@ -175,6 +178,9 @@ def publish_report(
     previous = previous_manifest(reports_root, day)
     manifest = manifest_bytes(digests, previous)
     write_atomic(folder / MANIFEST_FILE, manifest)
+    # after the manifest, so every file a manifest lists exists: a re-run of the day removes the list
+    # of a system that has no residual left
+    remove_stale(folder, set(contents))
 
     # Last: the day is processed (the CLI's catch-up reads ops.runs).
     con.execute("DELETE FROM ops.runs WHERE run_date = ?", [day])

@@ -31,7 +31,7 @@ REPORT_PRIORITY = -100
     op_tags={"dagster/priority": str(REPORT_PRIORITY)},
 )
 def compliance_report(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: ComplianceSettings):
-    """Publish the day's compliance report: self-contained HTML, summary.json, two CSVs and a SHA-256 manifest."""
+    """Publish the day's report: self-contained HTML, summary.json, CSVs, remediation lists and a SHA-256 manifest."""
     day = partition_day(context)
     with warehouse.get_connection() as con:
         published = publish_report(con, settings.reports_path, day, run_id=context.run.run_id)
@@ -58,6 +58,7 @@ def compliance_report(context: dg.AssetExecutionContext, warehouse: Warehouse, s
             "dagster/row_count": len(data.violations) + len(data.register),
             "violation_rows": len(data.violations),
             "register_rows": len(data.register),
+            "remediation_files": len(data.remediation),
             "status": data.status,
             "folder": dg.MetadataValue.path(str(published.folder)),
             "files": dg.MetadataValue.md(

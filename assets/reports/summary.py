@@ -16,7 +16,10 @@ The figures, for day D (start = local midnight opening D, end = local midnight c
 - violations.<rule>.total / new: rows with detected_on <= D / = D, for every rule of the registry;
 - quality.received..rejected: arrival day D's files (landing.files);
   quality.expectations_evaluated / failed: the sums over the day's ops.check_results of every
-  check that runs before the report (all checks except those on the report asset itself).
+  check that runs before the report (all checks except those on the report asset itself);
+- remediation (beyond the contract): one entry per remediation list of the day (remediation.py),
+  ``{"file": "remediation/crm.csv", "rows": 2, "subjects": 1, "overdue_subjects": 1}``, by file;
+  the alert for an overdue erasure names the files with an overdue subject from it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +38,7 @@ import duckdb
 from assets.compliance.rules import RULES
 from assets.landing.contract import CONSENT_EVENTS
 from assets.landing.freshness import ExportAge, day_volume, export_ages
+from assets.reports.remediation import RemediationFile, remediation_files
 from assets.reports.status import day_status
 from pipelines.clock import end_of_day, start_of_day
 
@@ -156,6 +160,10 @@ def compute_summary(con: duckdb.DuckDBPyConnection, day: date, registry: list[st
             "history_days": volume.history_days,
             "stale_exports": sum(a.stale for a in export_ages(con, day)),
         },
+        "remediation": [
+            {"file": f.path, "rows": f.rows, "subjects": f.subjects, "overdue_subjects": f.overdue_subjects}
+            for f in remediation_files(con, day)
+        ],
     }
 
 
@@ -194,6 +202,8 @@ class ReportData:
     trend: list[tuple[date, dict[str, Any]]]
     code_version: str
     run_id: str = ""
+    #: the day's remediation lists (remediation.py), by path
+    remediation: list[RemediationFile] = field(default_factory=list)
 
 
 VIOLATION_COLUMNS = ("rule", "severity", "subject_key", "occurred_at", "detected_on", "message_id", "system", "details")
@@ -329,6 +339,7 @@ def gather(con: duckdb.DuckDBPyConnection, day: date, summary: dict[str, Any] | 
         export_ages=export_ages(con, day),
         trend=trend,
         code_version=code_version(),
+        remediation=remediation_files(con, day),
     )
     data.run_id = run_fingerprint(data)
     return data

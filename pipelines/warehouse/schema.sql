@@ -138,6 +138,16 @@ CREATE TABLE IF NOT EXISTS compliance.erasure_register (
     erased_on           DATE NOT NULL,        -- the run that first saw the deletion
     checked_on          DATE NOT NULL
 );
+-- Where each erased subject's residual data stands in a downstream system's latest export, by row
+-- (assets/erasure/verifier.py): the facts behind the register's system locations, rewritten with it.
+-- Keys and row numbers only; the report's remediation lists (assets/reports/remediation.py).
+CREATE TABLE IF NOT EXISTS compliance.erasure_remediation (
+    subject_key   VARCHAR NOT NULL,
+    system        VARCHAR NOT NULL,           -- the export system (its folder's name)
+    export_date   DATE NOT NULL,              -- the export file used: snapshots/<system>/<export_date>.csv
+    row_number    BIGINT,                     -- landing.export_keys.row_number; NULL: the export could not be read
+    matched_on    VARCHAR NOT NULL            -- 'account_id' | 'email' | 'account_id+email' | 'export_unreadable'
+);
 CREATE TABLE IF NOT EXISTS compliance.erased_identifiers (
     subject_key   VARCHAR NOT NULL,
     kind          VARCHAR NOT NULL,           -- 'account_id' | 'email'

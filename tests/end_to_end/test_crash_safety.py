@@ -56,6 +56,8 @@ REPO = Path(__file__).resolve().parents[2]
 KEY = "crash-test-key-9f1c"
 DAY = "2026-10-01"
 REPORT_FILES = ("compliance_report.html", "summary.json", "violations.csv", "erasure_register.csv")
+#: The folder of the remediation lists beside them (assets/reports/remediation.py).
+REMEDIATION_DIR = "remediation"
 #: How write_atomic names its temporary files: `.<name>.<random>.tmp` beside the file.
 TEMP_FILE = re.compile(r"^\.(?P<name>[^/]+)\.[^./]+\.tmp$")
 #: The phases the kills must reach (asset functions, by module).
@@ -357,10 +359,16 @@ def assert_no_partial_report(trial: Trial, *, after_completion: bool) -> None:
     folder = trial.day_folder
     if not folder.exists():
         return
-    names = {p.name for p in folder.iterdir()}
+    names = {p.name for p in folder.iterdir()} - {REMEDIATION_DIR}
     leftovers = {n for n in names if TEMP_FILE.match(n)}
     assert names - leftovers <= {*REPORT_FILES, MANIFEST}, names
     assert all(TEMP_FILE.match(n)["name"] in {*REPORT_FILES, MANIFEST} for n in leftovers), leftovers
+    # the remediation lists (remediation/<file>.csv): whole CSV files, or a hidden temporary file
+    lists = {f"{REMEDIATION_DIR}/{p.name}" for p in (folder / REMEDIATION_DIR).glob("*")}
+    list_leftovers = {n for n in lists if TEMP_FILE.match(n.rpartition("/")[2])}
+    assert all(n.endswith(".csv") for n in lists - list_leftovers), lists
+    leftovers |= list_leftovers
+    names |= lists
     if after_completion:
         assert not leftovers, f"temporary files left behind: {leftovers}"
     for name in names - leftovers:

@@ -33,6 +33,8 @@ STATEFUL = {
     "compliance.erasure_register": """SELECT subject_key, deleted_at, due_date, status, residual_locations,
                                              verified_on FROM compliance.erasure_register""",
     "landing.export_keys": "SELECT system, export_date, row_number, subject_key, email_key FROM landing.export_keys",
+    "compliance.erasure_remediation": """SELECT subject_key, system, export_date, row_number, matched_on
+                                         FROM compliance.erasure_remediation""",
 }
 
 

@@ -222,6 +222,8 @@ def test_summary_figures_follow_the_contract(seeded):
         },
         # one earlier day of data: too little history to judge the volume
         "freshness": {"status": "not_judged", "usual_received": None, "history_days": 1, "stale_exports": 0},
+        # the remediation lists: rows of compliance.erasure_remediation (none seeded here)
+        "remediation": [],
         "status": "violations_found",
     }
     assert list(summary["violations"]) == POLICY_RULES
