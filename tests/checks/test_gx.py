@@ -367,18 +367,24 @@ def core_accounts(rows: int, *, duplicate: bool = False):
     return con
 
 
-def test_a_reruns_sample_leaves_out_accounts_erased_since():
-    """A re-run of an earlier day lists accounts erased later, whose id is gone for good."""
-    from checks.core import accounts_frame
+def test_a_reruns_sample_keeps_accounts_erased_since_as_erased_since():
+    """A re-run of an earlier day lists accounts erased later, whose id is gone for good: they stay
+    in the sample (the same rows as the first run: the same report bytes), shown as erased since; a
+    missing id of an account that was not erased is still missing."""
+    from checks.core import ERASED_SINCE, accounts_frame
 
     con = core_accounts(20)
-    con.execute("UPDATE core.accounts SET account_id = NULL WHERE account_id = 'acc_3'")
+    first = accounts_frame(con, D, limit=100)
+    con.execute("UPDATE core.accounts SET account_id = NULL WHERE account_id IN ('acc_3', 'acc_4')")
     con.execute(
         """INSERT INTO compliance.erased_identifiers
-           SELECT subject_key, 'account_id', subject_key FROM core.accounts WHERE account_id IS NULL"""
+           SELECT subject_key, 'account_id', subject_key FROM core.accounts WHERE account_id IS NULL
+           AND subject_key = (SELECT min(subject_key) FROM core.accounts WHERE account_id IS NULL)"""
     )
     frame = accounts_frame(con, D, limit=100)
-    assert len(frame) == 19 and frame["account_id"].notna().all()
+    assert list(frame["subject_key"]) == list(first["subject_key"])
+    assert (frame["account_id"] == ERASED_SINCE).sum() == 1
+    assert frame["account_id"].isna().sum() == 1  # not erased: the expectation still sees it
 
 
 def test_core_frames_are_a_daily_sample_of_at_most_the_limit():
