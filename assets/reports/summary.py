@@ -355,7 +355,8 @@ _SOURCE_PACKAGES = ("assets", "checks", "pipelines")
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """The package version plus a digest of the pipeline's source files: same code, same version."""
+    """The package version plus a digest of the pipeline's source files (code, SQL, templates, style):
+    same code, same version."""
     try:
         from importlib.metadata import version
 
@@ -365,7 +366,7 @@ def code_version() -> str:
     digest = hashlib.sha256()
     for package in _SOURCE_PACKAGES:
         for path in sorted((_ROOT / package).rglob("*")):
-            if path.is_file() and path.suffix in {".py", ".sql", ".css"} and "__pycache__" not in path.parts:
+            if path.is_file() and path.suffix in {".py", ".sql", ".css", ".j2"} and "__pycache__" not in path.parts:
                 digest.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{base}+src.{digest.hexdigest()[:12]}"
 
