@@ -1,14 +1,16 @@
-"""The report's files are safe and intact: the manifest matches, no file holds an e-mail address (the
-remediation lists under `remediation/` included), and the page loads nothing from outside itself and
-runs no script (`report_files_are_safe_and_intact`)."""
+"""The report's files are safe and intact: the manifest matches the folder and links to the previous
+day's (as verify-archive checks it), no file holds an e-mail address (the remediation lists under
+`remediation/` included), and the page loads nothing from outside itself and runs no script
+(`report_files_are_safe_and_intact`)."""
 
-import hashlib
 import re
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
+from assets.reports.archive import verify_day
 from assets.reports.csvsafe import report_file_holds_email
-from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES
+from assets.reports.publish import HTML_FILE, MANIFEST_FILE, REPORT_FILES, shown_path
 from assets.reports.remediation import REMEDIATION_DIR
 from checks.gx.runner import SuiteOutcome, assertion
 
@@ -66,16 +68,19 @@ def external_references(page: str) -> list[str]:
     return parser.external
 
 
+def _not_matching(folder: Path) -> list[str]:
+    """The files of the day's folder that do not match its manifest, or its link to the previous
+    day's manifest, as verify-archive sees them (``assets/reports/archive.py``), shown safely."""
+    try:
+        day = date.fromisoformat(folder.name)
+    except ValueError:
+        return [MANIFEST_FILE]
+    return sorted({shown_path(p.name) for p in verify_day(folder.parent, day).problems})
+
+
 def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
     contents = {name: (folder / name).read_bytes() for name in REPORT_FILES if (folder / name).is_file()}
-    listed = {}
-    try:
-        for line in (folder / MANIFEST_FILE).read_text(encoding="utf-8").splitlines():
-            digest, _, name = line.partition("  ")
-            listed[name] = digest
-    except OSError:
-        pass
-    tampered = sorted(n for n in REPORT_FILES if n not in contents or listed.get(n) != _sha256(contents[n]))
+    tampered = sorted(set(_not_matching(folder)) | {n for n in REPORT_FILES if n not in contents})
     # Real addresses only, in the form each file's format gives them (csvsafe: the formula guard
     # of `@SUM(1+1)`, `'@SUM(1+1)`, is not an address; a false alarm here would fail every night).
     lists = {f"{REMEDIATION_DIR}/{p.name}": p.read_bytes() for p in sorted((folder / REMEDIATION_DIR).glob("*.csv"))}
@@ -90,7 +95,12 @@ def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
                 len(REPORT_FILES),
                 len(REPORT_FILES) - len(contents),
             ),
-            assertion("MANIFEST.sha256 matches every file", not tampered, len(REPORT_FILES), len(tampered)),
+            assertion(
+                "MANIFEST.sha256 matches every file and the previous day's manifest",
+                not tampered,
+                len(REPORT_FILES),
+                len(tampered),
+            ),
             assertion(
                 "no report file holds an e-mail address", not with_email, len(contents) + len(lists), len(with_email)
             ),
@@ -102,8 +112,4 @@ def evaluate_files(folder: Path) -> tuple[SuiteOutcome, list[str]]:
             ),
         ],
     )
-    return outcome, tampered + with_email
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return outcome, sorted(set(tampered) | set(with_email))

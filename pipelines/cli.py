@@ -318,24 +318,6 @@ def _subject(args) -> int:
     return EXIT_OK
 
 
-#: Parts of a path in a day's report folder that the pipeline itself names: printed as they are.
-#: Any other part (a name from the data, e.g. a remediation file's system) goes through safe_text.label.
-_OWN_PARTS = frozenset({"..", "remediation"})
-
-
-def _shown(name: str) -> str:
-    """A path of the report archive for the console: the pipeline's own names as they are, any other
-    part as safe_text shows an inbox name (no control character, no personal data)."""
-    from assets.reports.archive import DAY_NAME, MANIFEST_FILE
-    from assets.reports.publish import REPORT_FILES
-    from pipelines.safe_text import label
-
-    own = _OWN_PARTS | {MANIFEST_FILE, *REPORT_FILES}
-    return "/".join(
-        part if part in own or DAY_NAME.fullmatch(part) else label(part, "file") for part in name.split("/")
-    )
-
-
 def _not_published(first: date, last: date) -> str:
     if first == last:
         return f"{first} not published"
@@ -346,6 +328,7 @@ def _verify_archive(args) -> int:
     """verify-archive: one line a day (runs of days without a folder on one line), the first failing day's
     problems, then exit 1; or a summary line and exit 0."""
     from assets.reports.archive import MANIFEST_FILE, verify_archive
+    from assets.reports.publish import shown_path
 
     if args.start > args.end:
         raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
@@ -365,7 +348,7 @@ def _verify_archive(args) -> int:
             gap = []
         if result.problems:
             for problem in result.problems:
-                print(f"{problem.day} {_shown(problem.name)}: {problem.reason}", flush=True)
+                print(f"{problem.day} {shown_path(problem.name)}: {problem.reason}", flush=True)
             print(f"error: {result.day} does not match its manifest or its link; later days were not checked",
                   file=sys.stderr)  # fmt: skip
             return EXIT_FAILED

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from assets.reports.archive import MANIFEST_FILE, check_relative, manifest_bytes, previous_manifest
+from assets.reports.archive import DAY_NAME, MANIFEST_FILE, check_relative, manifest_bytes, previous_manifest
 from assets.reports.csvsafe import csv_bytes
 from assets.reports.html import render
-from assets.reports.remediation import remediation_contents, remove_stale
+from assets.reports.remediation import REMEDIATION_DIR, remediation_contents, remove_stale
 from assets.reports.status import day_status
 from assets.reports.summary import (
     VIOLATION_COLUMNS,
@@ -36,6 +36,7 @@ from assets.reports.summary import (
     rule_ids,
 )
 from pipelines.clock import PRAGUE
+from pipelines.safe_text import label
 
 HTML_FILE = "compliance_report.html"
 SUMMARY_FILE = "summary.json"
@@ -93,6 +94,16 @@ def remove_stale_temporaries(folder: Path, names: tuple[str, ...] = (*REPORT_FIL
         if path.parent.is_dir():
             for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
                 leftover.unlink(missing_ok=True)
+
+
+def shown_path(name: str) -> str:
+    """A path of a day's report folder (a verify-archive problem) for the console or Dagster metadata:
+    the pipeline's own names as they are (the report files, the manifest, `remediation`, `..`, a
+    day), any other part as safe_text shows an inbox name (no control character, no personal data)."""
+    own = {"..", REMEDIATION_DIR, MANIFEST_FILE, *REPORT_FILES}
+    return "/".join(
+        part if part in own or DAY_NAME.fullmatch(part) else label(part, "file") for part in name.split("/")
+    )
 
 
 def _iso(value) -> str:

@@ -178,6 +178,11 @@ def test_no_remediation_list_holds_a_plain_identifier(env, scenario):
     # the report's blocking file check reads the lists too
     folder = scenario.published.folder
     assert evaluate_files(folder)[0].passed
+    original = (folder / "remediation/crm.csv").read_bytes()
+    (folder / "remediation/crm.csv").write_bytes(original.replace(b"overdue", b"pending", 1))  # no e-mail
+    outcome, names = evaluate_files(folder)
+    assert not outcome.passed and names == ["remediation/crm.csv"]  # the manifest covers the lists
+    (folder / "remediation/crm.csv").write_bytes(original)
     with open(folder / "remediation/crm.csv", "ab") as fh:
         fh.write(f'"{scenario.overdue_mail}"\r\n'.encode())
     outcome, names = evaluate_files(folder)

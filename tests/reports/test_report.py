@@ -563,7 +563,7 @@ def test_report_checks_catch_a_wrong_or_altered_report(env):
     ]
     assert failing["rule_ids"] == ["summary.json lists exactly the 8 registered rule ids"]
     assert results["rule_ids"][1] == ["erasure_overdue"]
-    assert failing["files"] == ["MANIFEST.sha256 matches every file"]
+    assert failing["files"] == ["MANIFEST.sha256 matches every file and the previous day's manifest"]
     assert results["files"][1] == ["summary.json"]
 
 
@@ -682,7 +682,7 @@ def test_file_check_finds_emails_scripts_and_external_references(env):
         page.write_text(html.replace("</main>", planted + "</main>"))
         outcome, _ = evaluate_files(folder)
         assert statement in outcome.failing(), planted
-        assert "MANIFEST.sha256 matches every file" in outcome.failing()
+        assert "MANIFEST.sha256 matches every file and the previous day's manifest" in outcome.failing()
 
 
 @pytest.mark.slow
