@@ -220,3 +220,26 @@ def test_subject_file_page_and_json_are_deterministic(scenario, tmp_path: Path):
     first = _files(env)
     assert main(["subject", "--subject-key", env.subject_key(ALICE)]) == 0
     assert _files(env) == first
+
+
+def test_residual_days_are_listed_and_a_warehouse_without_them_says_so(scenario):
+    """Bob leaves the CRM's export on day 3: verified then, residual found on day 2. A warehouse that
+    kept no per-day record (before ops.residual_days) shows no day, and says it was verified later."""
+    env = scenario
+    from pipelines.cli import main
+
+    env.write_export("crm", "2026-11-04", [{"account_id": ALICE, "email": ALICE_EMAIL}])
+    assert env.run("2026-11-04").success
+    key = env.subject_key(BOB)
+    assert main(["subject", "--account-id", BOB]) == 0
+    erasure = json.loads(_files(env)[f"{key[:16]}.json"])["erasure"]
+    assert (erasure["status"], erasure["verified_on"], erasure["erased_on"]) == ("verified", "2026-11-04", DAY2)
+    assert erasure["found"] == [{"day": DAY2, "locations": ["crm"]}]
+    page = _files(env)[f"{key[:16]}.html"].decode()
+    assert "residual data was found on the nights in between" not in page
+
+    env.query("DELETE FROM ops.residual_days")
+    assert main(["subject", "--account-id", BOB]) == 0
+    page = _files(env)[f"{key[:16]}.html"].decode()
+    assert "No day with residual data is recorded" in page
+    assert "Verified on 2026-11-04, after the\nerasure run of 2026-11-03" in page
