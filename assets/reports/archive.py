@@ -22,10 +22,10 @@ or a carriage return is escaped (`\\\\`, `\\n`, `\\r`) and its line starts with 
 
 **Determinism.** Every hashed file holds the same bytes for the same inputs (the page states the
 data's day, not when it was generated), so re-running a day rewrites the same manifest and the
-next day's link stays valid. A re-run whose output differs breaks the next day's link: new code,
-changed inputs, or an erasure since the first run (the page's data-quality section then samples
-only the accounts not erased since: checks/core.py, `accounts_frame`). So does publishing a day
-late, after a later day linked over its absence. `verify-archive` names that next day;
+next day's link stays valid; an erasure since the first run changes nothing in them (the
+data-quality sample keeps the accounts erased since: checks/core.py, `accounts_frame`). A re-run
+whose output differs breaks the next day's link: new code, or changed inputs. So does publishing a
+day late, after a later day linked over its absence. `verify-archive` names that next day;
 re-running the later days in order (`backfill`) links them again, and the report asset's
 `manifest_sha256` in Dagster keeps every manifest each run published.
 
