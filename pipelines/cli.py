@@ -199,6 +199,12 @@ def _describe(days: list[date]) -> str:
     return f"{len(days)} day(s) from {days[0]} to {days[-1]}"
 
 
+def _check_range(args) -> None:
+    """Refuse a --from after --to (backfill, verify-archive)."""
+    if args.start > args.end:
+        raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
+
+
 def _check_ended(args) -> None:
     """Refuse a day that has not ended yet in Europe/Prague (before anything is opened)."""
     from pipelines.clock import last_complete_day
@@ -228,8 +234,8 @@ def _run(args) -> int:
     settings = config.load_settings()
     runner.validate_paths(settings)
     config.warn_if_dev_key(settings.hash_key)
-    if args.command == "backfill" and args.start > args.end:
-        raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
+    if args.command == "backfill":
+        _check_range(args)
     _check_ended(args)
     if not args.dry_run:
         prepare_dagster_home()
@@ -330,8 +336,7 @@ def _verify_archive(args) -> int:
     from assets.reports.archive import MANIFEST_FILE, verify_archive
     from assets.reports.publish import shown_path
 
-    if args.start > args.end:
-        raise config.ConfigError(f"--from {args.start} is after --to {args.end}")
+    _check_range(args)
     root = config.load_settings().reports
     if not root.is_dir():
         raise config.ConfigError(f"reports folder {root} does not exist or is not a directory (COMPLIANCE_REPORTS)")
