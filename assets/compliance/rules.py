@@ -122,6 +122,19 @@ WHERE system = '{system}'
 """
 
 
+#: Each send of a relation `sends` (message_id, subject_key, occurred_at) with the consent its subject
+#: held at that instant: the latest consent event at or before the send (one at the same instant
+#: counts), its value, message id and time. marketing_without_consent judges by it; a subject's file
+#: (pipelines/evidence) shows it.
+CONSENT_AT_SEND = """
+    SELECT s.message_id, arg_max(c.granted, c.consent_seq) AS granted,
+           arg_max(c.message_id, c.consent_seq) AS consent_message_id,
+           arg_max(c.occurred_at, c.consent_seq) AS consent_at
+    FROM sends s
+    JOIN keyed.consent_history c ON c.subject_key = s.subject_key AND c.occurred_at <= s.occurred_at
+    GROUP BY s.message_id
+"""
+
 RULES: list[Rule] = [
     Rule(
         id="email_change_not_via_care_center",
@@ -192,16 +205,10 @@ WHERE l.sent_at IS NULL
             "its latest consent event before the send was a withdrawal, it had none, or the account was "
             "already deleted."
         ),
-        sql="""
+        sql=f"""
 WITH sends AS (
     SELECT * FROM known_events WHERE event = 'Marketing Message Sent'
-), consent_at_send AS (
-    -- the latest consent event at or before the send (one at the same instant counts)
-    SELECT s.message_id, arg_max(c.granted, c.consent_seq) AS granted
-    FROM sends s
-    JOIN keyed.consent_history c ON c.subject_key = s.subject_key AND c.occurred_at <= s.occurred_at
-    GROUP BY s.message_id
-)
+), consent_at_send AS ({CONSENT_AT_SEND})
 SELECT s.subject_key, s.occurred_at, s.message_id, NULL AS system,
        CASE WHEN d.deleted_at <= s.occurred_at THEN 'account deleted before the send'
             WHEN c.granted IS NULL THEN 'no consent event before the send'

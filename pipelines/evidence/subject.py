@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from assets.compliance.rules import CONSENT_AT_SEND
 from assets.core.as_of import install_as_of_views
 from assets.erasure.locations import parse
 from assets.landing.contract import MEDIUMS
@@ -157,25 +158,19 @@ def gather(con: duckdb.DuckDBPyConnection, key: str, day: date) -> SubjectFile:
             k,
         )
     )
-    # Every marketing send with the consent the subject held at that instant: its latest consent
-    # event at or before the send (the rule marketing_without_consent reads the same).
+    # Every marketing send with the consent the subject held at that instant, as the rule
+    # marketing_without_consent judges it (CONSENT_AT_SEND).
     marketing = _dicts(
         con.execute(
             f"""
             WITH sends AS (
-                SELECT message_id, occurred_at, channel,
+                SELECT message_id, subject_key, occurred_at, channel,
                        CASE WHEN properties->>'$.medium' IN ({", ".join(f"'{m}'" for m in MEDIUMS)})
                             THEN properties->>'$.medium' END AS medium,
                        properties->>'$.campaign_id' AS campaign_id,
                        arrival_date, source_file, line_number
                 FROM known_events WHERE subject_key = $k AND event = 'Marketing Message Sent'
-            ), consent_at_send AS (
-                SELECT s.message_id, arg_max(c.granted, c.consent_seq) AS granted,
-                       arg_max(c.message_id, c.consent_seq) AS consent_message_id,
-                       max(c.occurred_at) AS consent_at
-                FROM sends s JOIN keyed.consent_history c ON c.subject_key = $k AND c.occurred_at <= s.occurred_at
-                GROUP BY s.message_id
-            )
+            ), consent_at_send AS ({CONSENT_AT_SEND})
             SELECT s.occurred_at, s.message_id, s.campaign_id, s.channel, s.medium,
                    CASE WHEN d.deleted_at <= s.occurred_at THEN 'account deleted'
                         WHEN c.granted THEN 'granted'
