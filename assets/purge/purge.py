@@ -40,7 +40,7 @@ import duckdb
 
 from assets.purge.columns import VAULT, TextColumn, tables_with_columns, text_columns
 from assets.purge.scan import scan_warehouse
-from assets.purge.scan_memory import remember_new_target_plaintext
+from assets.purge.scan_memory import learn_target_lengths, remember_new_target_plaintext
 from assets.purge.state import load_state
 from assets.purge.tokens import USER_ID_RE, install_scan_macros, sql_literal
 from pipelines.warehouse import transaction
@@ -76,7 +76,11 @@ def purge(con: duckdb.DuckDBPyConnection, day: date) -> PurgeResult:
     if result.erased_total:
         # The scan's memory checks old values against new targets by their plain identifiers,
         # which only exist until the statements below remove them (TEMP only).
+        # Their lengths are kept first, so that a run killed after the vault's transaction still
+        # learns them (a scan that cannot find them reads every plain value on every night).
         remember_new_target_plaintext(con)
+        with _transaction(con):
+            learn_target_lengths(con)
         result.newly_erased = _count(con, f"SELECT count(*) FROM _erased WHERE erased_on = DATE '{day}'")
         with _transaction(con, day, result, VAULT):
             _purge_vault(con, result)

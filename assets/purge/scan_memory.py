@@ -122,18 +122,24 @@ def prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
+def learn_target_lengths(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the byte lengths of the known plain account ids (TEMP _target_plain), by key
+    (``ops.scan_target_lengths``). The purge calls it in its own transaction before it removes the
+    identifiers, so that a run killed between the two learns what an uninterrupted run learns."""
+    con.execute(
+        """
+        INSERT INTO ops.scan_target_lengths
+        SELECT DISTINCT key, strlen(plain) FROM _target_plain
+        WHERE kind = 'account_id' AND key NOT IN (SELECT key FROM ops.scan_target_lengths)
+        """
+    )
+
+
 def plain_lengths(con: duckdb.DuckDBPyConnection, *, learn: bool) -> list[int] | None:
     """Byte lengths of the plain account ids of tonight's account-id targets, or None when any of
-    them is unknown. With `learn`, the lengths of the new targets' plain identifiers (TEMP
-    _target_plain) are kept first, by key (``ops.scan_target_lengths``)."""
+    them is unknown. With `learn`, the new targets' lengths are kept first (``learn_target_lengths``)."""
     if learn:
-        con.execute(
-            """
-            INSERT INTO ops.scan_target_lengths
-            SELECT DISTINCT key, strlen(plain) FROM _target_plain
-            WHERE kind = 'account_id' AND key NOT IN (SELECT key FROM ops.scan_target_lengths)
-            """
-        )
+        learn_target_lengths(con)
     unknown, lengths = con.execute(
         """
         SELECT count(*) FILTER (WHERE l.length IS NULL),

@@ -573,3 +573,31 @@ def test_a_value_that_is_not_special_is_its_only_token(values):
     for value in values:
         if value and (value[0] in " \t\n\r\f\v" or value[-1] in " \t\n\r\f\v"):
             assert value not in {v for v, _ in rows}, value
+
+
+def test_a_night_killed_after_the_vault_forgot_an_account_id_still_knows_its_length(env, remembered, monkeypatch):
+    """The purge keeps an erased account id's length before the vault's transaction removes the
+    identifier: a run that dies right after that transaction and its re-run learn what an
+    uninterrupted run learns, and the scan does not read every plain value from then on."""
+    account, address = unique("acc_"), mail()
+    first_night(env, account, address, "placeholder")
+    erase(env, account)
+
+    class Killed(Exception):
+        pass
+
+    def die(*_args, **_kwargs):
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr("assets.purge.purge._purge_account_ids", die)
+        with pytest.raises(Killed):
+            night(env, "2026-11-03")
+    assert env.query("SELECT count(*) FROM vault.accounts WHERE subject_key = ?", [env.subject_key(account)]) == [(0,)]
+
+    night(env, "2026-11-03")
+
+    assert env.query("SELECT length FROM ops.scan_target_lengths WHERE key = ?", [env.subject_key(account)]) == [
+        (len(account),)
+    ]
+    assert check(env, "2026-11-03") == []
