@@ -11,7 +11,6 @@ which tokens: ``inbox_redaction.py``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -28,11 +27,31 @@ _VALUE_PROPERTIES = tuple(p for p in PERSONAL_PROPERTIES if p not in ("email", "
 
 
 class _Raw(str):
-    """A JSON number kept as the text it was written with."""
+    """A JSON number kept as the text it was written with. Equal only to the same number: never to
+    a string of the same text, so that two parsed values are equal exactly when their JSON is."""
+
+    __slots__ = ()
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Raw and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
 
 
 class _Obj(list):
-    """A JSON object as its (key, value) pairs, so repeated keys and their order survive."""
+    """A JSON object as its (key, value) pairs, so repeated keys and their order survive. Equal only
+    to an object with the same pairs in the same order, never to an array."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Obj and list.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
 
 
 def _reject_constant(name: str) -> None:
@@ -65,17 +84,31 @@ def _dump(value) -> str:
     return json.dumps(value)  # true, false, null
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _standing(tok: str) -> re.Pattern:
-    """The token where it stands whole: not inside a longer word."""
-    return re.compile(rf"(?<![\w]){re.escape(tok)}(?![\w])")
+def _is_word(ch: str) -> bool:
+    r"""A character of a word, as the regular expression ``\w`` has it: alphanumeric or '_'."""
+    return ch.isalnum() or ch == "_"
+
+
+def _replace_standing(text: str, tok: str, replacement: str) -> str:
+    r"""Every occurrence of `tok` that stands whole (no word character just before or after it),
+    left to right and without overlaps, replaced: what ``re.sub(r"(?<!\w)tok(?!\w)")`` does,
+    without compiling a pattern for each token (every erased subject has its own)."""
+    pieces, start, at, size = [], 0, text.find(tok), len(tok)
+    while at >= 0:
+        end = at + size
+        if (at == 0 or not _is_word(text[at - 1])) and (end == len(text) or not _is_word(text[end])):
+            pieces += (text[start:at], replacement)
+            start, at = end, text.find(tok, end)
+        else:
+            at = text.find(tok, at + 1)
+    return "".join([*pieces, text[start:]]) if pieces else text
 
 
 def _replace_tokens(text: str, replacements: dict[str, str]) -> str:
     """Every occurrence of a token that stands whole (not inside a longer word) replaced."""
     for tok in sorted(replacements, key=lambda t: (-len(t), t)):
         if tok in text:
-            text = _standing(tok).sub(lambda _m, r=replacements[tok]: r, text)
+            text = _replace_standing(text, tok, replacements[tok])
     return text
 
 
@@ -86,7 +119,7 @@ def _walk(value, replacements: dict[str, str]):
         return [_walk(v, replacements) for v in value]
     if isinstance(value, _Raw):
         replaced = _replace_tokens(value, replacements)
-        return value if replaced == value else replaced  # a number that held an id becomes a string
+        return value if str.__eq__(replaced, value) else str(replaced)  # a number that held an id: a string
     if isinstance(value, str):
         return _replace_tokens(value, replacements)
     return value
@@ -109,7 +142,7 @@ def _keep_message_id_verdict(original: _Obj, redacted: _Obj) -> _Obj:
     not is padded with ``~`` past the limit."""
     out = _Obj()
     for (key, before), (_, after) in zip(original, redacted, strict=True):
-        if key == "messageId" and isinstance(before, str) and isinstance(after, str) and after != before:
+        if key == "messageId" and isinstance(before, str) and isinstance(after, str) and str.__ne__(after, before):
             if len(before) <= MESSAGE_ID_MAX < len(after):
                 after = "erased:" + hashlib.sha256(after.encode("utf-8", "surrogatepass")).hexdigest()
             elif len(after) <= MESSAGE_ID_MAX < len(before):
@@ -119,8 +152,9 @@ def _keep_message_id_verdict(original: _Obj, redacted: _Obj) -> _Obj:
 
 
 def _same_json(text: str, value: _Obj) -> bool:
+    """`text` parses to `value`: the same JSON (the parsed values' own equality, ``_Raw``, ``_Obj``)."""
     try:
-        return _dump(_parse_object(text)) == _dump(value)
+        return _parse_object(text) == value
     except (ValueError, RecursionError):
         return False
 
