@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -47,9 +48,8 @@ import duckdb
 import pyarrow as pa
 
 from assets.landing.inbox_files import Rewrite, arrival_day, finish_rewrites, inbox_folders, rewrite_files, visible
-from assets.purge.inbox_scan import cache_rewrite, scan_inbox
+from assets.purge.inbox_scan import cache_rewrite, scan_inbox, tokens_of_lines
 from assets.purge.line_redaction import ERASED_LINE, erased_whole, redact_line
-from assets.purge.tokens import EMAIL_TOKEN_RE, JSON_STRING_RE, RUN_RE, USER_ID_RE, WORD_RE, sql_literal
 from pipelines.warehouse import transaction
 
 
@@ -84,53 +84,30 @@ def _folders_with_targets(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def _readable(line: str) -> str:
-    """The line as DuckDB can take it: bytes that are not UTF-8 (surrogate escapes) become U+FFFD."""
-    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _line_hits(con: duckdb.DuckDBPyConnection, lines: list[str]) -> dict[int, list[tuple[str, str, str, str]]]:
-    """{line index: [(token, kind, key, subject_key)]} for the lines that hold a target, the tokens cut
-    as the scan cuts them, the longest first."""
-    table = pa.table({"n": pa.array(range(len(lines)), pa.int64()), "line": [_readable(ln) for ln in lines]})
-    con.register("_redact_lines", table)
-    try:
-        rows = con.execute(
-            f"""
-            WITH user_ids AS (
-                SELECT n, unnest(regexp_extract_all(line, {sql_literal(USER_ID_RE)}, 1)) AS raw
-                FROM _redact_lines WHERE contains(line, '"userId"')
-            ), strings AS (
-                SELECT n, unnest(regexp_extract_all(line, {sql_literal(JSON_STRING_RE)}, 1)) AS raw FROM _redact_lines
-            ), tokens AS (
-                SELECT DISTINCT n, tok FROM (
-                    SELECT n, erasure_unescape(raw) AS tok FROM user_ids
-                    UNION ALL SELECT n, erasure_unescape(raw) FROM strings
-                    UNION ALL SELECT n, unnest(regexp_extract_all(line, {sql_literal(EMAIL_TOKEN_RE)}))
-                              FROM _redact_lines WHERE contains(line, '@')
-                    UNION ALL SELECT n, unnest(regexp_extract_all(line, {sql_literal(WORD_RE)})) FROM _redact_lines
-                    UNION ALL SELECT n, unnest(regexp_extract_all(line, {sql_literal(RUN_RE)})) FROM _redact_lines
-                    UNION ALL SELECT n, unnest(regexp_extract_all(erasure_unescape(raw), {sql_literal(WORD_RE)}))
-                              FROM strings WHERE contains(raw, chr(92))
-                    UNION ALL SELECT n, unnest(regexp_extract_all(erasure_unescape(raw), {sql_literal(EMAIL_TOKEN_RE)}))
-                              FROM strings WHERE contains(raw, chr(92))
-                ) WHERE erasure_candidate(tok)
-            ), keyed AS (  -- each distinct token is hashed once, however many lines hold it
-                SELECT tok, 'account_id' AS kind, hmac_subject(tok) AS key FROM (SELECT DISTINCT tok FROM tokens)
-                UNION ALL
-                SELECT tok, 'email', hmac_email(tok) FROM (SELECT DISTINCT tok FROM tokens)
-                WHERE contains(tok, '@') AND norm_email(tok) <> ''
-            ), hits AS (
-                SELECT k.tok, k.kind, k.key, t.subject_key
-                FROM keyed k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
-            )
-            SELECT DISTINCT l.n, h.tok, h.kind, h.key, h.subject_key
-            FROM tokens l JOIN hits h USING (tok)
-            ORDER BY l.n, length(h.tok) DESC, h.tok, h.subject_key
-            """
-        ).fetchall()
-    finally:
-        con.unregister("_redact_lines")
+def _line_hits(
+    con: duckdb.DuckDBPyConnection, lines: list[str], numbers: list[int], tokens: str
+) -> dict[int, list[tuple[str, str, str, str]]]:
+    """{line number: [(token, kind, key, subject_key)]} for the `lines` (numbered `numbers`) that hold a
+    target, the tokens cut as the scan cuts them, the longest first. The tokens stay in TEMP `tokens`
+    (``inbox_scan.tokens_of_lines``), for the folder's cache (``inbox_scan.cache_rewrite``)."""
+    tokens_of_lines(con, lines, numbers, tokens)
+    rows = con.execute(
+        f"""
+        WITH distinct_tokens AS (SELECT DISTINCT tok FROM {tokens}),
+        keyed AS (  -- each distinct token is hashed once, however many lines hold it
+            SELECT tok, 'account_id' AS kind, hmac_subject(tok) AS key FROM distinct_tokens
+            UNION ALL
+            SELECT tok, 'email', hmac_email(tok) FROM distinct_tokens
+            WHERE contains(tok, '@') AND norm_email(tok) <> ''
+        ), hits AS (
+            SELECT k.tok, k.kind, k.key, t.subject_key
+            FROM keyed k JOIN _targets t ON t.kind = k.kind AND t.key = k.key
+        )
+        SELECT DISTINCT l.n, h.tok, h.kind, h.key, h.subject_key
+        FROM {tokens} l JOIN hits h USING (tok)
+        ORDER BY l.n, length(h.tok) DESC, h.tok, h.subject_key
+        """
+    ).fetchall()
     hits: dict[int, list[tuple[str, str, str, str]]] = {}
     for n, tok, kind, key, subject_key in rows:
         hits.setdefault(n, []).append((tok, kind, key, subject_key))
@@ -188,15 +165,19 @@ def _read(relative: str, path: Path) -> _File | None:
     return _File(relative, path, text.split("\n"), gz, as_text)
 
 
-def _hits_on(con: duckdb.DuckDBPyConnection, f: _File, numbers: list[int] | None) -> None:
-    """f.hits for the lines of `numbers` (0-based; None: every line)."""
-    numbers = list(range(len(f.lines))) if numbers is None else [n for n in numbers if n < len(f.lines)]
-    found = _line_hits(con, [f.lines[n] for n in numbers])
-    f.hits = {numbers[i]: hits for i, hits in found.items()}
+#: TEMP tables of the tokens of the file's lines being redacted, as they are and as they become.
+_BEFORE, _AFTER = "_redaction_before", "_redaction_after"
+
+
+def _hits_on(con: duckdb.DuckDBPyConnection, f: _File, numbers: list[int]) -> None:
+    """f.hits for the lines of `numbers` (0-based); their tokens are left in TEMP _redaction_before."""
+    numbers = [n for n in numbers if n < len(f.lines)]
+    f.hits = _line_hits(con, [f.lines[n] for n in numbers], numbers, _BEFORE)
 
 
 def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[list[str], list[tuple[int, str, str, int, bool]]]:
-    """(new lines, [(line number, subject_key, kind, tokens replaced, whole line)]) of a file with hits."""
+    """(new lines, [(line number, subject_key, kind, tokens replaced, whole line)]) of a file with hits;
+    the new lines' tokens are left in TEMP _redaction_after."""
     changed: dict[int, str] = {}
     for n, found in f.hits.items():
         replacements: dict[str, str] = {}
@@ -210,8 +191,14 @@ def _redacted(con: duckdb.DuckDBPyConnection, f: _File) -> tuple[list[str], list
         changed[n] = redact_line(f.lines[n], replacements, own, as_text=f.as_text)
     order = sorted(changed)
     # Verify: a line that still holds a target (an escape its text hides) is replaced whole.
-    whole = {order[i] for i in _line_hits(con, [changed[n] for n in order])}
+    whole = set(_line_hits(con, [changed[n] for n in order], order, _AFTER))
     whole |= {n for n in order if erased_whole(changed[n])}
+    if whole:
+        replaced = sorted(whole)
+        con.execute(f"DELETE FROM {_AFTER} WHERE n IN (SELECT unnest(?::BIGINT[]))", [replaced])
+        tokens_of_lines(con, [ERASED_LINE] * len(replaced), replaced, "_redaction_whole")
+        con.execute(f"INSERT INTO {_AFTER} SELECT * FROM _redaction_whole")
+        con.execute("DROP TABLE _redaction_whole")
     records: list[tuple[int, str, str, int, bool]] = []
     lines = list(f.lines)
     for n in order:
@@ -259,17 +246,21 @@ def _foreign_lines(con: duckdb.DuckDBPyConnection, folder: str) -> dict[str, lis
     return where
 
 
-def _find_lines(con: duckdb.DuckDBPyConnection, folder: str, files: list[tuple[str, Path]]) -> list[_File]:
-    """The folder's files with the lines that hold a target: the erased subjects' own lines, known
-    from the keyed history, and the lines where the folder's scan found a target otherwise
+def _find_lines(con: duckdb.DuckDBPyConnection, folder: str, files: list[tuple[str, Path]]) -> Iterator[_File]:
+    """The folder's files with the lines that hold a target, one at a time (the lines' tokens are in
+    TEMP _redaction_before until the next): the erased subjects' own lines, known from the keyed
+    history, and the lines where the folder's scan found a target otherwise
     (``inbox_scan._foreign_sql``). Only those lines are tokenised again, to find what to replace."""
     own = _own_lines(con, folder)
     foreign = _foreign_lines(con, folder)
-    read = [f for f in (_read(relative, path) for relative, path in files) if f is not None]
-    for f in read:
+    for relative, path in files:
+        f = _read(relative, path)
+        if f is None:
+            continue
         name = f.relative.split("/", 1)[1] if "/" in f.relative else f.relative
         _hits_on(con, f, sorted(set(own.get(name, [])) | set(foreign.get(f.relative, []))))
-    return [f for f in read if f.hits]
+        if f.hits:
+            yield f
 
 
 _RECORD_COLUMNS = ("run_date", "folder", "path", "line_number", "subject_key", "kind", "replaced", "whole_line")
@@ -302,9 +293,8 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
         recorded: list[tuple] = []
         for f in _find_lines(con, folder, folders[folder]):
             lines, records = _redacted(con, f)
-            changed = [n for n in range(len(lines)) if lines[n] != f.lines[n]]
-            before, after = [f.lines[n] for n in changed], [lines[n] for n in changed]
-            keys = cache_rewrite(con, folder, f.relative, [n + 1 for n in changed], before, after)
+            changed = [n for n in sorted(f.hits) if lines[n] != f.lines[n]]
+            keys = cache_rewrite(con, folder, f.relative, changed, _BEFORE, _AFTER)
             rewrites.append(Rewrite(f.relative, f.path, _encoded("\n".join(lines), f.gz), keys))
             recorded += [(day, folder, f.relative, *r) for r in records]
         if not rewrites:
@@ -320,4 +310,6 @@ def redact_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, day: date) -> Reda
         result.lines += len({(r[2], r[3]) for r in recorded})
         result.whole_lines += len({(r[2], r[3]) for r in recorded if r[7]})
         result.subjects |= {r[4] for r in recorded}
+    for table in (_BEFORE, _AFTER):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     return result

@@ -228,16 +228,46 @@ def _line_text(line: str) -> str:
     return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def tokens_of_lines(con: duckdb.DuckDBPyConnection, lines: list[str], numbers: list[int], into: str) -> None:
+    """TEMP `into`(n, kind, tok), created anew: the tokens of `lines`, line i numbered numbers[i], as
+    the folder's scan cuts them (``_tokens_of_file``), plus, of kind 'escaped', the words and
+    e-mail-like substrings of the JSON strings that hold an escape, which the redaction looks for
+    too and the folder's keys never hold."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {into} (n BIGINT, kind VARCHAR, tok VARCHAR)")
+    table = pa.table({"n": pa.array(numbers, pa.int64()), "line": pa.array(map(_line_text, lines), pa.string())})
+    con.register("_inbox_lines", table)
+    try:
+        _tokens_of_file(con, into)
+        con.execute(
+            f"""
+            INSERT INTO {into}
+            WITH escaped AS (
+                SELECT n, erasure_unescape(raw) AS s
+                FROM (SELECT n, unnest(regexp_extract_all(line, {sql_literal(JSON_STRING_RE)}, 1)) AS raw
+                      FROM _inbox_lines WHERE contains(line, chr(92)))
+                WHERE contains(raw, chr(92))
+            )
+            SELECT DISTINCT n, 'escaped', tok FROM (
+                SELECT n, unnest(regexp_extract_all(s, {sql_literal(WORD_RE)})) AS tok FROM escaped
+                UNION ALL SELECT n, unnest(regexp_extract_all(s, {sql_literal(EMAIL_TOKEN_RE)})) FROM escaped
+            )
+            WHERE erasure_candidate(tok)
+            """
+        )
+    finally:
+        con.unregister("_inbox_lines")
+
+
+#: Where the lines after a rewrite are numbered in ``cache_rewrite``: above any line number.
+_AFTER = 1 << 40
+
+
 def cache_rewrite(
-    con: duckdb.DuckDBPyConnection,
-    folder: str,
-    relative: str,
-    line_numbers: list[int],
-    before: list[str],
-    after: list[str],
+    con: duckdb.DuckDBPyConnection, folder: str, relative: str, changed: list[int], before: str, after: str
 ) -> Callable[[duckdb.DuckDBPyConnection, tuple[int, int], tuple[int, int]], None]:
     """What a rewrite of the file `relative` of `folder` changes in the folder's cache, where its
-    lines of `line_numbers` (1-based) read `before` and become `after`.
+    lines `changed` (0-based) change: TEMP tables `before` and `after` (``tokens_of_lines``,
+    numbered by line) hold those lines' tokens as they were and as they become.
 
     The keys of both sets of lines are worked out now, as the scan would find them; the returned
     function applies the difference: each key's line count (a key no line holds any more goes), the
@@ -245,22 +275,23 @@ def cache_rewrite(
     It runs in the transaction that records the rewrite (``inbox_files.rewrite_files``), so the cache
     always describes the file that a finished rewrite leaves. When the cache no longer describes the
     file as it was read, the folder's cache is dropped instead, and the next scan reads it afresh."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _delta_tokens (n BIGINT, kind VARCHAR, tok VARCHAR)")
-    lines = [_line_text(line) for line in before + after]
-    con.register("_inbox_lines", pa.table({"n": pa.array(range(len(lines)), pa.int64()), "line": lines}))
-    try:
-        _tokens_of_file(con, "_delta_tokens")
-    finally:
-        con.unregister("_inbox_lines")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _delta_tokens AS
+            SELECT n, kind, tok FROM {before} WHERE kind <> 'escaped' AND n IN (SELECT unnest($changed))
+            UNION ALL
+            SELECT n + $after, kind, tok FROM {after} WHERE kind <> 'escaped' AND n IN (SELECT unnest($changed))""",
+        {"changed": changed, "after": _AFTER},
+    )
+    line_numbers = [n + 1 for n in changed]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_kept AS {_keys_sql('_delta_tokens')}")
     delta = con.sql(
-        """SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $changed)
-                             - count(DISTINCT n) FILTER (WHERE n < $changed) AS delta
+        """SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $after)
+                             - count(DISTINCT n) FILTER (WHERE n < $after) AS delta
            FROM _delta_kept GROUP BY ALL HAVING delta <> 0""",
-        params={"changed": len(before)},
+        params={"after": _AFTER},
     ).to_arrow_table()
     # the new lines' rows of ops.inbox_lines (positions of the `after` lines only)
-    con.register("_inbox_pos", _positions(relative, range(len(before), len(lines)), line_numbers))
+    con.register("_inbox_pos", _positions(relative, [n + _AFTER for n in changed], line_numbers))
     try:
         where = con.sql(
             f"SELECT * FROM ({_foreign_sql('_delta_kept', '_inbox_pos')})",
