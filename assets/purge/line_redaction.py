@@ -104,17 +104,26 @@ def _replace_standing(text: str, tok: str, replacement: str) -> str:
     return "".join([*pieces, text[start:]]) if pieces else text
 
 
-def _replace_tokens(text: str, replacements: dict[str, str]) -> str:
-    """Every occurrence of a token that stands whole (not inside a longer word) replaced."""
-    for tok in sorted(replacements, key=lambda t: (-len(t), t)):
+#: A line's replacements as (token, replacement) pairs, the longest token first.
+Ordered = list[tuple[str, str]]
+
+
+def _ordered(replacements: dict[str, str]) -> Ordered:
+    return [(tok, replacements[tok]) for tok in sorted(replacements, key=lambda t: (-len(t), t))]
+
+
+def _replace_tokens(text: str, replacements: Ordered) -> str:
+    """Every occurrence of a token that stands whole (not inside a longer word) replaced, the
+    longest token first."""
+    for tok, replacement in replacements:
         if tok in text:
-            text = _replace_standing(text, tok, replacements[tok])
+            text = _replace_standing(text, tok, replacement)
     return text
 
 
-def _walk(value, replacements: dict[str, str]):
+def _walk(value, replacements: Ordered):
     if isinstance(value, _Obj):
-        return _Obj((_replace_tokens(k, replacements), _walk(v, replacements)) for k, v in value)
+        return _Obj([(_replace_tokens(k, replacements), _walk(v, replacements)) for k, v in value])
     if isinstance(value, list):
         return [_walk(v, replacements) for v in value]
     if isinstance(value, _Raw):
@@ -179,6 +188,7 @@ def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str],
     replaced whole by ``[erased]``. Whitespace, a BOM and a CR around it stay. With `as_text` (a file
     that is not UTF-8 or not gzip) it is never parsed and only its tokens are replaced."""
     bom, lead, body, trail = _EDGES.match(line).groups()
+    ordered = _ordered(replacements)
     obj = None
     if not as_text:
         try:
@@ -188,13 +198,13 @@ def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str],
     if isinstance(obj, _Obj):
         user_id = next((v for k, v in obj if k == "userId"), None)
         own = _erase_personal_values(obj) if isinstance(user_id, str) and user_id in own_accounts else obj
-        redacted = _keep_message_id_verdict(obj, _walk(own, replacements))
-        in_place = _replace_tokens(body, replacements)  # the rest of the line keeps its bytes
+        redacted = _keep_message_id_verdict(obj, _walk(own, ordered))
+        in_place = _replace_tokens(body, ordered)  # the rest of the line keeps its bytes
         body = in_place if _same_json(in_place, redacted) else _dump(redacted)
     elif not as_text and any(u in own_accounts for u in _user_ids(body)):
         body = ERASED_LINE
     else:
-        body = _replace_tokens(body, replacements)
+        body = _replace_tokens(body, ordered)
     return f"{bom}{lead}{body}{trail}"
 
 
