@@ -275,12 +275,12 @@ def cache_rewrite(
     It runs in the transaction that records the rewrite (``inbox_files.rewrite_files``), so the cache
     always describes the file that a finished rewrite leaves. When the cache no longer describes the
     file as it was read, the folder's cache is dropped instead, and the next scan reads it afresh."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _delta_changed AS SELECT unnest(?::BIGINT[]) AS n", [changed])
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _delta_tokens AS
-            SELECT n, kind, tok FROM {before} WHERE kind <> 'escaped' AND n IN (SELECT unnest($changed))
+        f"""CREATE OR REPLACE TEMP VIEW _delta_tokens AS
+            SELECT n, kind, tok FROM {before} SEMI JOIN _delta_changed USING (n) WHERE kind <> 'escaped'
             UNION ALL
-            SELECT n + $after, kind, tok FROM {after} WHERE kind <> 'escaped' AND n IN (SELECT unnest($changed))""",
-        {"changed": changed, "after": _AFTER},
+            SELECT n + {_AFTER}, kind, tok FROM {after} SEMI JOIN _delta_changed USING (n) WHERE kind <> 'escaped'"""
     )
     line_numbers = [n + 1 for n in changed]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_kept AS {_keys_sql('_delta_tokens')}")
@@ -299,7 +299,8 @@ def cache_rewrite(
         ).to_arrow_table()
     finally:
         con.unregister("_inbox_pos")
-        con.execute("DROP TABLE _delta_tokens")
+        con.execute("DROP VIEW _delta_tokens")
+        con.execute("DROP TABLE _delta_changed")
         con.execute("DROP TABLE _delta_kept")
 
     def apply(con: duckdb.DuckDBPyConnection, stat_before: tuple[int, int], stat_after: tuple[int, int]) -> None:
