@@ -16,6 +16,7 @@ import duckdb
 
 from assets.purge.columns import TextColumn, column_values, text_columns
 from assets.purge.scan_memory import (
+    few_identifiers,
     join_memory,
     new_targets_sql,
     plain_lengths,
@@ -69,6 +70,7 @@ def _collect_column(
     number: int,
     *,
     search: bool,
+    by_substring: bool = False,
     wanted: str | None = None,
     fingerprint: str | None = None,
 ) -> str:
@@ -106,7 +108,7 @@ def _collect_column(
                WHERE NOT special AND digest IN (SELECT scan_digest(plain) FROM _plain_exact)"""
         )
         if con.execute("SELECT count(*) FROM _column WHERE special").fetchall()[0][0]:
-            con.execute(f"INSERT INTO _scan_suspects {special_suspects_sql(col)}")
+            con.execute(f"INSERT INTO _scan_suspects {special_suspects_sql(col, by_substring=by_substring)}")
     return fingerprint
 
 
@@ -173,6 +175,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
         con.execute("DELETE FROM ops.scan_targets")
     new_targets = con.execute(f"SELECT count(*) FROM ({new_targets_sql()})").fetchall()[0][0]
     search = bool(new_targets) and prepare_search(con)
+    by_substring = search and few_identifiers(con)
     everything = bool(new_targets) and not search  # new targets whose plain identifiers are gone
     lengths = plain_lengths(con, learn=bool(new_targets))
     wanted = worth_reading(None if everything else lengths)
@@ -198,7 +201,9 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             now = _fingerprint(con, col) if key in clean else None
             if now is not None and now == clean[key]:
                 continue  # found clean before against these targets, and unchanged since
-            fingerprint = _collect_column(con, col, len(remembered), search=search, wanted=wanted, fingerprint=now)
+            fingerprint = _collect_column(
+                con, col, len(remembered), search=search, by_substring=by_substring, wanted=wanted, fingerprint=now
+            )
             scanned[key] = fingerprint
             if _rows(fingerprint) < MIN_REMEMBERED_ROWS:
                 small.append(col)

@@ -19,17 +19,19 @@ from datetime import date, timedelta
 
 import duckdb
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
 from assets.purge import scan, scan_memory
+from assets.purge.columns import TextColumn
 from assets.purge.purge import REDACTED, purge
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import load_state
 from assets.purge.tokens import SPECIAL, install_scan_macros
+from pipelines.keys import install_key_macros
 from pipelines.warehouse import memory_limit_at_most
 from tests.helpers import event
 
@@ -601,3 +603,59 @@ def test_a_night_killed_after_the_vault_forgot_an_account_id_still_knows_its_len
         (len(account),)
     ]
     assert check(env, "2026-11-03") == []
+
+
+#: Pieces of generated values: separators, quotes, escapes, whitespace, an '@', letters of two cases
+#: and a character whose lowercase is another (U+0130), around the identifiers searched for, and a
+#: JSON string that spells one with an escape.
+_PIECES = st.sampled_from(['"', "\\", " ", "\t", "@", ".", "-", ":", "x", "X", "_", "İ", "{", "}", "<", ">", "é"])
+_ACCOUNT_IDS = st.sampled_from(["acc_1", "Acc_İ2", "a-b", "x"])
+_EMAILS = st.sampled_from(["Jana.N@Example.com", "x@y", "İ@é.cz"])
+_ESCAPED = st.just('"\\u0061cc_1"')
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(_PIECES | _ACCOUNT_IDS | _EMAILS | _EMAILS.map(str.upper) | _ESCAPED, min_size=1, max_size=6).map(
+            "".join
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(_ACCOUNT_IDS, max_size=2, unique=True),
+    st.lists(_EMAILS, max_size=2, unique=True),
+)
+@example(['{"id":"\\u0061cc_1"}'], ["acc_1"], [])
+@example(["<JANA.N@EXAMPLE.COM>"], [], ["Jana.N@Example.com"])
+def test_either_search_finds_every_value_whose_tokens_hold_an_identifier_searched_for(values, accounts, emails):
+    """The necessary condition a remembered value must meet to be checked again for a new target
+    (``special_suspects_sql``), by substrings (few identifiers) and by hashed pieces (many): every
+    special value with a token that is one of the account ids, or whose normalised text is one of
+    the e-mails, is a suspect either way."""
+    con = duckdb.connect()
+    install_scan_macros(con)
+    install_key_macros(con, "any-key")  # norm_email
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    con.execute(
+        "CREATE TEMP TABLE _plain_lower AS SELECT lower(unnest($a::VARCHAR[])) AS plain "
+        "UNION SELECT norm_email(unnest($e::VARCHAR[]))",
+        {"a": accounts, "e": emails},
+    )
+    holding = {
+        digest
+        for (digest,) in con.execute(
+            f"""SELECT DISTINCT scan_digest(v)
+                FROM (SELECT v, unnest(erasure_tokens(v)) AS tok FROM t WHERE {SPECIAL})
+                WHERE erasure_candidate(tok)
+                  AND (tok IN (SELECT unnest($a::VARCHAR[]))
+                       OR norm_email(tok) IN (SELECT norm_email(unnest($e::VARCHAR[]))))""",
+            {"a": accounts, "e": emails},
+        ).fetchall()
+    }
+    col = TextColumn("", "main", "t", "v", "VARCHAR", True)
+    for by_substring in (True, False):
+        sql = scan_memory.special_suspects_sql(col, by_substring=by_substring)
+        suspects = {digest for (digest,) in con.execute(sql).fetchall()}
+        assert holding <= suspects, (by_substring, values)
