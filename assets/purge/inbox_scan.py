@@ -259,7 +259,7 @@ def tokens_of_lines(con: duckdb.DuckDBPyConnection, lines: list[str], numbers: l
 
 
 #: Where the lines after a rewrite are numbered in ``cache_rewrite``: above any line number.
-_AFTER = 1 << 40
+_AFTER_OFFSET = 1 << 40
 
 
 def cache_rewrite(
@@ -278,9 +278,11 @@ def cache_rewrite(
     con.execute("CREATE OR REPLACE TEMP TABLE _delta_changed AS SELECT unnest(?::BIGINT[]) AS n", [changed])
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _delta_tokens AS
-            SELECT n, kind, tok FROM {before} SEMI JOIN _delta_changed USING (n) WHERE kind <> 'escaped'
+            SELECT n, kind, tok FROM {before} SEMI JOIN _delta_changed USING (n)
+            WHERE kind <> 'escaped'
             UNION ALL
-            SELECT n + {_AFTER}, kind, tok FROM {after} SEMI JOIN _delta_changed USING (n) WHERE kind <> 'escaped'"""
+            SELECT n + {_AFTER_OFFSET}, kind, tok FROM {after} SEMI JOIN _delta_changed USING (n)
+            WHERE kind <> 'escaped'"""
     )
     line_numbers = [n + 1 for n in changed]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_kept AS {_keys_sql('_delta_tokens')}")
@@ -288,10 +290,10 @@ def cache_rewrite(
         """SELECT kind, key, count(DISTINCT n) FILTER (WHERE n >= $after)
                              - count(DISTINCT n) FILTER (WHERE n < $after) AS delta
            FROM _delta_kept GROUP BY ALL HAVING delta <> 0""",
-        params={"after": _AFTER},
+        params={"after": _AFTER_OFFSET},
     ).to_arrow_table()
     # the new lines' rows of ops.inbox_lines (positions of the `after` lines only)
-    con.register("_inbox_pos", _positions(relative, [n + _AFTER for n in changed], line_numbers))
+    con.register("_inbox_pos", _positions(relative, [n + _AFTER_OFFSET for n in changed], line_numbers))
     try:
         where = con.sql(
             f"SELECT * FROM ({_foreign_sql('_delta_kept', '_inbox_pos')})",
