@@ -197,7 +197,8 @@ def redact_line(line: str, replacements: dict[str, str], own_accounts: set[str],
             pass
     if isinstance(obj, _Obj):
         user_id = next((v for k, v in obj if k == "userId"), None)
-        own = _erase_personal_values(obj) if isinstance(user_id, str) and user_id in own_accounts else obj
+        # str(): a numeric userId (a _Raw, equal to no str) is the subject's own line all the same
+        own = _erase_personal_values(obj) if isinstance(user_id, str) and str(user_id) in own_accounts else obj
         redacted = _keep_message_id_verdict(obj, _walk(own, ordered))
         in_place = _replace_tokens(body, ordered)  # the rest of the line keeps its bytes
         body = in_place if _same_json(in_place, redacted) else _dump(redacted)
