@@ -195,19 +195,16 @@ def special_suspects_sql(col: TextColumn, *, by_substring: bool = False) -> str:
     can only be account ids: its digest is looked up directly, see ``_collect_column``.)
     """
     ws = r"[\t\n\v\f\r ]"
+    special = f"SELECT DISTINCT v, scan_digest(v) AS digest FROM {column_values(col)} WHERE {SPECIAL}"
     if by_substring:
         return f"""
-        WITH special AS (
-            SELECT DISTINCT v, scan_digest(v) AS digest FROM {column_values(col)} WHERE {SPECIAL}
-        )
+        WITH special AS ({special})
         SELECT digest FROM special WHERE contains(v, chr(92))
         UNION
         SELECT s.digest FROM special s JOIN _plain_lower p ON contains(lower(s.v), p.plain)
     """
     return f"""
-        WITH special AS (
-            SELECT DISTINCT v, scan_digest(v) AS digest FROM {column_values(col)} WHERE {SPECIAL}
-        ), cut AS (
+        WITH special AS ({special}), cut AS (
             SELECT digest,
                    unnest([lv] || string_split(lv, '"') || erasure_words(lv)
                           || CASE WHEN contains(lv, '@') THEN regexp_extract_all(lv, {sql_literal(EMAIL_TOKEN_RE)})
