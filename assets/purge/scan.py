@@ -16,18 +16,17 @@ import duckdb
 
 from assets.purge.columns import TextColumn, column_values, text_columns
 from assets.purge.scan_memory import (
-    few_identifiers,
+    find_suspects,
     join_memory,
     new_targets_sql,
     plain_lengths,
-    prepare_search,
+    remember_new_target_plaintext,
     remember_verified,
-    special_suspects_sql,
     state_version,
     worth_reading,
 )
-from assets.purge.tokens import SCAN_VERSION, SPECIAL, install_scan_macros, match_tokens, sql_literal
-from pipelines.warehouse import memory_limit_at_most
+from assets.purge.tokens import SCAN_VERSION, install_scan_macros, match_tokens, sql_literal
+from pipelines.warehouse import memory_limit_at_most, transaction
 
 #: Values of tables smaller than this are checked exactly every time and never remembered.
 MIN_REMEMBERED_ROWS = 10_000
@@ -69,21 +68,17 @@ def _collect_column(
     col: TextColumn,
     number: int,
     *,
-    search: bool,
-    by_substring: bool = False,
     wanted: str | None = None,
     fingerprint: str | None = None,
 ) -> str:
-    """The distinct digests of a column's `wanted` values (TEMP _column); returns the column's
-    fingerprint (`_fingerprint`, over every value; the one given when the caller has just taken it).
-    Remembered columns add their digests to TEMP _scan_seen (under the column's `number`) and, on a
-    night with new targets, their suspects to TEMP _scan_suspects. When every value is wanted
-    (`wanted` None), one pass gives both."""
+    """The distinct digests of a column's `wanted` values; returns the column's fingerprint
+    (`_fingerprint`, over every value; the one given when the caller has just taken it). Remembered
+    columns add their digests to TEMP _scan_seen (under the column's `number`). When every value is
+    wanted (`wanted` None), one pass gives both."""
     if wanted is None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _column AS
-                SELECT scan_digest(v) AS digest, count(*) AS n, bool_or({SPECIAL}) AS special
-                FROM {column_values(col)} GROUP BY ALL"""
+                SELECT scan_digest(v) AS digest, count(*) AS n FROM {column_values(col)} GROUP BY ALL"""
         )
         count, total = con.execute(
             "SELECT coalesce(sum(n), 0), coalesce(sum(digest::HUGEINT * n), 0) FROM _column"
@@ -95,20 +90,10 @@ def _collect_column(
         if count >= MIN_REMEMBERED_ROWS:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _column AS
-                    SELECT scan_digest(v) AS digest, bool_or({SPECIAL}) AS special
-                    FROM {column_values(col)} WHERE {wanted} GROUP BY ALL"""
+                    SELECT DISTINCT scan_digest(v) AS digest FROM {column_values(col)} WHERE {wanted}"""
             )
-    if count < MIN_REMEMBERED_ROWS:
-        return fingerprint
-    con.execute("INSERT INTO _scan_seen SELECT ?, digest FROM _column", [number])
-    if search:
-        con.execute(
-            """INSERT INTO _scan_suspects
-               SELECT digest FROM _column
-               WHERE NOT special AND digest IN (SELECT scan_digest(plain) FROM _plain_exact)"""
-        )
-        if con.execute("SELECT count(*) FROM _column WHERE special").fetchall()[0][0]:
-            con.execute(f"INSERT INTO _scan_suspects {special_suspects_sql(col, by_substring=by_substring)}")
+    if count >= MIN_REMEMBERED_ROWS:
+        con.execute("INSERT INTO _scan_seen SELECT ?, digest FROM _column", [number])
     return fingerprint
 
 
@@ -171,14 +156,14 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     version = state_version(con)
     if con.execute("SELECT list(version) FROM ops.scan_state").fetchall()[0][0] != [version]:
-        con.execute("DELETE FROM ops.scan_values")
-        con.execute("DELETE FROM ops.scan_targets")
-    new_targets = con.execute(f"SELECT count(*) FROM ({new_targets_sql()})").fetchall()[0][0]
-    search = bool(new_targets) and prepare_search(con)
-    by_substring = search and few_identifiers(con)
-    everything = bool(new_targets) and not search  # new targets whose plain identifiers are gone
-    lengths = plain_lengths(con, learn=bool(new_targets))
-    wanted = worth_reading(None if everything else lengths)
+        with transaction(con):  # made by another version: built again, from every value
+            for table in ("ops.scan_values", "ops.scan_value_keys", "ops.scan_targets"):
+                con.execute(f"DELETE FROM {table}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_targets AS {new_targets_sql()}")
+    new_targets = con.execute("SELECT count(*) FROM _new_targets").fetchall()[0][0]
+    if new_targets:
+        remember_new_target_plaintext(con)  # their lengths, while their identifiers are known
+    wanted = worth_reading(plain_lengths(con, learn=bool(new_targets)))
     targets = _targets_fingerprint(con)
     clean = {
         (t, c): fp
@@ -192,18 +177,16 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     for temp, columns in (
         ("_scan_tokens", "table_name VARCHAR, column_name VARCHAR, digest UBIGINT, tok VARCHAR"),
         ("_scan_seen", "col INTEGER, digest UBIGINT"),  # col: position in `remembered`
-        ("_scan_suspects", "digest UBIGINT"),
     ):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} ({columns})")
     try:
+        find_suspects(con)
         for col in text_columns(con):
             key = (col.table_name, col.column)
             now = _fingerprint(con, col) if key in clean else None
             if now is not None and now == clean[key]:
                 continue  # found clean before against these targets, and unchanged since
-            fingerprint = _collect_column(
-                con, col, len(remembered), search=search, by_substring=by_substring, wanted=wanted, fingerprint=now
-            )
+            fingerprint = _collect_column(con, col, len(remembered), wanted=wanted, fingerprint=now)
             scanned[key] = fingerprint
             if _rows(fingerprint) < MIN_REMEMBERED_ROWS:
                 small.append(col)
@@ -212,12 +195,10 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
         _tokenise_small_columns(con, small)
         if remembered:
             with memory_limit_at_most(con, JOIN_MEMORY_LIMIT):
-                join_memory(con, everything=everything, gone=bool(new_targets))
-            for (number,) in con.execute(
-                "SELECT DISTINCT col FROM _scan_check WHERE col IS NOT NULL ORDER BY col"
-            ).fetchall():
+                join_memory(con)
+            for (number,) in con.execute("SELECT DISTINCT col FROM _scan_check ORDER BY col").fetchall():
                 _tokenise_column(con, remembered[number], number, wanted)
-        match_tokens(con, "_scan_tokens", "_scan_keys")
+        match_tokens(con, "_scan_tokens", "_scan_keys", every_key="_scan_every_key" if remembered else None)
         con.execute(
             """
             INSERT INTO _warehouse_hits
@@ -226,20 +207,29 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
             JOIN _targets t ON t.kind = k.kind AND t.key = k.key
             """
         )
-        with memory_limit_at_most(con, JOIN_MEMORY_LIMIT):
-            remember_verified(con, version, rebuild=bool(new_targets), checked=bool(remembered))
+        dirty = set(con.execute("SELECT DISTINCT table_name, column_name FROM _warehouse_hits").fetchall())
+        clean_now = [(t, c, fp, targets) for (t, c), fp in scanned.items() if (t, c) not in dirty]
+        with memory_limit_at_most(con, JOIN_MEMORY_LIMIT), transaction(con):
+            remember_verified(con, version, checked=bool(remembered))
+            if scanned:
+                con.execute(
+                    "DELETE FROM ops.scan_cache WHERE (table_name, column_name) IN (SELECT unnest(?), unnest(?))",
+                    [[t for t, _ in scanned], [c for _, c in scanned]],
+                )
+            if clean_now:
+                con.executemany("INSERT INTO ops.scan_cache VALUES (?, ?, ?, ?, now())", clean_now)
     finally:
-        for temp in ("_scan_tokens", "_scan_keys", "_scan_seen", "_scan_suspects", "_scan_check", "_column"):
+        for temp in (
+            "_scan_tokens",
+            "_scan_keys",
+            "_scan_every_key",
+            "_scan_seen",
+            "_scan_suspects",
+            "_scan_check",
+            "_column",
+            "_new_targets",
+        ):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-    dirty = set(con.execute("SELECT DISTINCT table_name, column_name FROM _warehouse_hits").fetchall())
-    clean_now = [(t, c, fp, targets) for (t, c), fp in scanned.items() if (t, c) not in dirty]
-    if scanned:
-        con.execute(
-            "DELETE FROM ops.scan_cache WHERE (table_name, column_name) IN (SELECT unnest(?), unnest(?))",
-            [[t for t, _ in scanned], [c for _, c in scanned]],
-        )
-    if clean_now:
-        con.executemany("INSERT INTO ops.scan_cache VALUES (?, ?, ?, ?, now())", clean_now)
     return con.execute("SELECT count(DISTINCT subject_key) FROM _warehouse_hits").fetchall()[0][0]
 
 

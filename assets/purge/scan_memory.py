@@ -1,29 +1,29 @@
-"""The erasure scan's verified-value memory (``ops.scan_values``, ``ops.scan_targets``,
-``ops.scan_target_lengths``): what makes a night's scan cost the day's new values, not history."""
+"""The erasure scan's verified-value memory (``ops.scan_values`` and its key index
+``ops.scan_value_keys``, ``ops.scan_targets``, ``ops.scan_target_lengths``): what makes a night's scan
+tokenise the day's new values, not history, and check old values against a new target by a join."""
 
 from __future__ import annotations
 
 import duckdb
 
-from assets.purge.columns import TextColumn, column_values, tables_with_columns
-from assets.purge.tokens import EMAIL_TOKEN_RE, SCAN_VERSION, SPECIAL, sql_literal
+from assets.purge.columns import tables_with_columns
+from assets.purge.tokens import SCAN_VERSION, SPECIAL
 
 # ``ops.scan_values`` holds the digest (``scan_digest``, 64 bits) of every distinct value the scan
 # has tokenised, hashed and found free of every key in ``ops.scan_targets`` (the targets of the last
-# scan). A value whose digest is there is not tokenised again: a night only hashes what is new. When
-# targets are added (a new erasure), the old values must be checked against them, but their tokens'
-# keys are not stored. The purge therefore keeps, in a TEMP table and before it removes anything,
-# the plain identifiers of the new targets (``remember_new_target_plaintext``); the scan then reads
-# every value once with a cheap necessary condition (``special_suspects_sql``: could one of its
-# tokens be one of those identifiers? judged by a substring search of the lowercased value when they
-# are few, by hash joins on its pieces otherwise) and checks exactly only the values that pass.
-# Where a new target's plain identifier cannot be found any more, nothing is trusted and every value
-# is checked exactly, as on the first scan. The memory is rebuilt from the values present whenever
-# targets were added, so a value that was gone then is not trusted if it comes back. Digest
-# collisions (two values, one 64-bit digest) are the residual risk of the memory, as they are of the
-# column fingerprints (``scan._fingerprint``): rare between values that merely look alike
-# (``DIGEST_SQL``), but the digest is not keyed or cryptographic, so a value crafted to collide with
-# a remembered one is not ruled out.
+# scan). A value whose digest is there is not tokenised again: a night only hashes what is new.
+# ``ops.scan_value_keys`` is the memory's key index: for each remembered value, ``scan_key`` of the
+# keyed hash of each of its tokens (as an account id, and as an e-mail when it holds an '@'), written
+# with the value in one transaction, from the hashes the check computed anyway. A new target is
+# therefore a join: the remembered values holding a token with its key (``find_suspects``) leave the
+# memory, whether they are still present or not, and those present are checked exactly again. The
+# cost follows the new targets and the index, not the values of history, and needs no plain
+# identifier: a target whose identifier left the vault before any scan saw it is found the same way.
+# The index keeps 32 bits of each key, so a value may be checked again for nothing (once in 4 billion
+# pairs), never trusted wrongly. Digest collisions (two values, one 64-bit digest) are the residual
+# risk of the memory, as they are of the column fingerprints (``scan._fingerprint``): rare between
+# values that merely look alike (``DIGEST_SQL``), but the digest is not keyed or cryptographic, so a
+# value crafted to collide with a remembered one is not ruled out.
 
 # A plain value (not ``SPECIAL``) has no token but itself, and holds no '@': it can only be the
 # plain account id of an erased subject, byte for byte. So it is only worth reading when its length
@@ -35,11 +35,14 @@ from assets.purge.tokens import EMAIL_TOKEN_RE, SCAN_VERSION, SPECIAL, sql_liter
 # Message ids, keyed hashes (64 hex digits) and codes then never reach the grouping, the memory or
 # the tokeniser; the column's fingerprint still covers every value.
 
+#: Part of the memory's state: a memory made by another version is dropped and built again.
+MEMORY_VERSION = "keys-v1"
+
 
 def state_version(con: duckdb.DuckDBPyConnection) -> str:
     """Tokeniser version, DuckDB version (its hash function) and a probe of the HMAC key."""
     probe = con.execute("SELECT hmac_subject('erasure-scan-state')").fetchall()[0][0][:16]
-    return f"{SCAN_VERSION}:duckdb-{duckdb.__version__}:{probe}"
+    return f"{SCAN_VERSION}:{MEMORY_VERSION}:duckdb-{duckdb.__version__}:{probe}"
 
 
 def new_targets_sql() -> str:
@@ -96,33 +99,6 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]
 
 
-def prepare_search(con: duckdb.DuckDBPyConnection) -> bool:
-    """TEMP _plain_exact / _plain_lower: the new targets' plain identifiers (account ids as they are;
-    lowercased account ids and normalised e-mails). False when some new target has no known plain
-    identifier any more: then every value is checked exactly.
-
-    There is no cap on their number: the search joins on hashes, so its cost follows the values
-    read, not the identifiers searched for. (A cap of 5,000 made the 3M night - 8,300 new
-    identifiers - tokenise and HMAC every value of the warehouse: 6.7x the 1M night.)"""
-    if remember_new_target_plaintext(con):
-        return False
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _plain_exact AS
-        SELECT DISTINCT p.plain FROM _target_plain p SEMI JOIN _new_targets n USING (kind, key)
-        WHERE p.kind = 'account_id'
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _plain_lower AS
-        SELECT DISTINCT CASE p.kind WHEN 'account_id' THEN lower(p.plain) ELSE norm_email(p.plain) END AS plain
-        FROM _target_plain p SEMI JOIN _new_targets n USING (kind, key)
-        """
-    )
-    return True
-
-
 def learn_target_lengths(con: duckdb.DuckDBPyConnection) -> None:
     """Keep the byte lengths of the known plain account ids (TEMP _target_plain), by key
     (``ops.scan_target_lengths``). The purge calls it in its own transaction before it removes the
@@ -163,90 +139,57 @@ def worth_reading(lengths: list[int] | None) -> str | None:
     return f"(strlen(v) IN ({', '.join(str(int(n)) for n in lengths)}) OR {SPECIAL})"
 
 
-#: Up to this many new plain identifiers (``_plain_lower``), a special value is a suspect when its
-#: lowercased text contains one of them: a `contains` for each pair, about 4x cheaper for one erasure
-#: than cutting every value into pieces (a million message ids: 0.18 s against 0.78 s), but its cost
-#: grows with the identifiers searched for (100 of them: 3.0 s), while the pieces' does not.
-SUBSTRING_SEARCH_MAX = 8
-
-
-def few_identifiers(con: duckdb.DuckDBPyConnection) -> bool:
-    """Few enough new plain identifiers (TEMP _plain_lower) to search for them as substrings."""
-    return con.execute("SELECT count(*) FROM _plain_lower").fetchall()[0][0] <= SUBSTRING_SEARCH_MAX
-
-
-def special_suspects_sql(col: TextColumn, *, by_substring: bool = False) -> str:
-    """Digests of the column's special values that may hold a token of a new target (by joins).
-
-    With `by_substring` (``few_identifiers``): the values with a backslash, and those whose lowercased
-    text contains a lowercased account id or a normalised e-mail searched for. That is all it takes:
-    every token of a value without a backslash is a piece of its text, an account id's token is the
-    id itself and an e-mail's is one whose trimmed, lowercased text is the normalised e-mail, and
-    lowercasing maps each character on its own, so the lowercased piece is a piece of the lowercased
-    value. Otherwise, by hashes of the pieces:
-
-    A value's tokens are v, trim(v), its words, its e-mail-like substrings and its JSON string contents. A
-    value with a backslash (a JSON escape could spell anything) or with whitespace at either end
-    or next to a double quote is a suspect. In any other value, every token is the whole value, a
-    piece between two double quotes (with no whitespace to trim), a word or an e-mail-like
-    substring (none either); lowercasing commutes with cutting, so the lowercased value's pieces and
-    e-mail-like substrings are looked up among the lowercased account ids and normalised e-mails.
-    (A plain value, without any of these characters, has only v and trim(v) = v as tokens, which
-    can only be account ids: its digest is looked up directly, see ``_collect_column``.)
-    """
-    ws = r"[\t\n\v\f\r ]"
-    special = f"SELECT DISTINCT v, scan_digest(v) AS digest FROM {column_values(col)} WHERE {SPECIAL}"
-    if by_substring:
-        return f"""
-        WITH special AS ({special})
-        SELECT digest FROM special WHERE contains(v, chr(92))
-        UNION
-        SELECT s.digest FROM special s JOIN _plain_lower p ON contains(lower(s.v), p.plain)
-    """
-    return f"""
-        WITH special AS ({special}), cut AS (
-            SELECT digest,
-                   unnest([lv] || string_split(lv, '"') || erasure_words(lv)
-                          || CASE WHEN contains(lv, '@') THEN regexp_extract_all(lv, {sql_literal(EMAIL_TOKEN_RE)})
-                                  ELSE [] END) AS piece
-            FROM (SELECT digest, lower(v) AS lv FROM special)
-        )
-        SELECT digest FROM special
-        WHERE contains(v, chr(92)) OR regexp_matches(v, {sql_literal(f'^{ws}|{ws}$|{ws}"|"{ws}')})
-        UNION
-        SELECT digest FROM cut WHERE hash(piece) IN (SELECT hash(plain) FROM _plain_lower)
-    """
-
-
-def join_memory(con: duckdb.DuckDBPyConnection, *, everything: bool, gone: bool) -> None:
-    """TEMP _scan_check(col, digest, known): tonight's digests (TEMP _scan_seen) to check exactly -
-    those not in the memory and the suspects, or all of them when `everything` - and, with `gone`,
-    the memory's digests not seen tonight (col NULL), in one join that reads each side once."""
-    check = "true" if everything else "m.digest IS NULL OR s.digest IN (SELECT digest FROM _scan_suspects)"
+def find_suspects(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP _scan_suspects(digest): the remembered values with a token whose key is a new target's
+    (TEMP _new_targets, ``remember_new_target_plaintext``), by ``ops.scan_value_keys``."""
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _scan_check AS
-        SELECT s.col, coalesce(s.digest, m.digest) AS digest, m.digest IS NOT NULL AS known
-        FROM _scan_seen s {"FULL" if gone else "LEFT"} JOIN ops.scan_values m ON m.digest = s.digest
-        WHERE s.digest IS NULL OR {check}
+        """
+        CREATE OR REPLACE TEMP TABLE _scan_suspects AS
+        SELECT DISTINCT digest FROM ops.scan_value_keys
+        WHERE key IN (SELECT scan_key(key) FROM _new_targets)
         """
     )
 
 
-def remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, rebuild: bool, checked: bool) -> None:
-    """Add the values just found clean to ops.scan_values; after new targets, also drop the values
-    that are not present any more and those found holding a target (TEMP _scan_check)."""
-    hits = "SELECT digest FROM _warehouse_hits"
-    if rebuild:
-        # without remembered columns, nothing of the memory was seen tonight
-        gone = "SELECT digest FROM _scan_check WHERE col IS NULL" if checked else "SELECT digest FROM ops.scan_values"
-        con.execute(f"DELETE FROM ops.scan_values WHERE digest IN ({gone}) OR digest IN ({hits})")
+def join_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP _scan_check(col, digest, known): tonight's digests (TEMP _scan_seen) to check exactly -
+    those not in the memory, and the suspects (TEMP _scan_suspects) - in one join."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _scan_check AS
+        SELECT s.col, s.digest, m.digest IS NOT NULL AS known
+        FROM _scan_seen s LEFT JOIN ops.scan_values m ON m.digest = s.digest
+        WHERE m.digest IS NULL OR s.digest IN (SELECT digest FROM _scan_suspects)
+        """
+    )
+
+
+def remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, checked: bool) -> None:
+    """The memory after a scan, in the caller's transaction: the suspects and the values found
+    holding a target leave it; the values just checked and found clean join it, with the keys of
+    their tokens (TEMP _scan_tokens and _scan_every_key, ``tokens.match_tokens``)."""
+    forget = "SELECT digest FROM _scan_suspects UNION SELECT digest FROM _warehouse_hits"
+    for table in ("ops.scan_value_keys", "ops.scan_values"):
+        con.execute(f"DELETE FROM {table} WHERE digest IN ({forget})")
     if checked:
         con.execute(
-            f"""INSERT INTO ops.scan_values
-                SELECT DISTINCT digest FROM _scan_check
-                WHERE col IS NOT NULL AND NOT known AND digest NOT IN ({hits})"""
+            """
+            CREATE OR REPLACE TEMP TABLE _scan_clean AS
+            SELECT DISTINCT digest FROM _scan_check
+            WHERE col IS NOT NULL AND (NOT known OR digest IN (SELECT digest FROM _scan_suspects))
+              AND digest NOT IN (SELECT digest FROM _warehouse_hits)
+            """
         )
+        con.execute("INSERT INTO ops.scan_values SELECT digest FROM _scan_clean")
+        con.execute(
+            """
+            INSERT INTO ops.scan_value_keys
+            SELECT DISTINCT t.digest, k.key
+            FROM _scan_tokens t JOIN _scan_every_key k USING (tok)
+            WHERE t.digest IN (SELECT digest FROM _scan_clean)
+            """
+        )
+        con.execute("DROP TABLE _scan_clean")
     # The memory now stands for exactly tonight's targets (fewer than before when an e-mail came
     # to be held by a live account again: it is then a new target the day it is released).
     con.execute("DELETE FROM ops.scan_targets")

@@ -39,6 +39,11 @@ SCAN_VERSION = "tokens-v2:digest-v2"
 #: those differences in the low bytes of their blocks, where they reach every bit; it costs little
 #: next to md5 (docs/scaling.md). Not a cryptographic digest.
 DIGEST_SQL = "hash(v, substr(v, 5))"
+#: What the verified-value memory keeps of a keyed hash (``scan_memory.py``): 32 bits of it, the top
+#: ones of DuckDB's hash() (a multiplication carries every byte's difference there). Keyed hashes
+#: are uniformly random, so two meet by chance once in 4 billion: a value then is checked exactly
+#: for nothing, never trusted wrongly (the exact check hashes its tokens in full).
+KEY_SQL = "(hash(key) >> 32)::UINTEGER"
 
 
 def sql_literal(text: str) -> str:
@@ -79,6 +84,7 @@ def install_scan_macros(con: duckdb.DuckDBPyConnection) -> None:
         list_distinct(CASE WHEN v = trim(v, {_WS}) THEN [v] ELSE [v, trim(v, {_WS})] END || erasure_pieces(v))
         """
     )
+    con.execute(f"CREATE OR REPLACE TEMP MACRO scan_key(key) AS {KEY_SQL}")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP MACRO erasure_candidate(tok) AS
@@ -92,25 +98,37 @@ def install_scan_macros(con: duckdb.DuckDBPyConnection) -> None:
 SPECIAL = f"(NOT regexp_full_match(v, {sql_literal(RUN_RE)}))"
 
 
-def match_tokens(con: duckdb.DuckDBPyConnection, tokens: str, into: str) -> None:
+def match_tokens(con: duckdb.DuckDBPyConnection, tokens: str, into: str, *, every_key: str | None = None) -> None:
     """TEMP `into`(tok, kind, key): the keys of the distinct tokens of TEMP `tokens` that are targets.
 
-    Each distinct token is hashed once as an account id and, if it holds an '@', as an e-mail.
+    Each distinct token is hashed once as an account id and, if it holds an '@', as an e-mail. With
+    `every_key`, the key of every token is kept there too, as TEMP `every_key`(tok, key): ``scan_key``
+    of each of its keys (what the verified-value memory keeps).
     """
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {into} AS
+        CREATE OR REPLACE TEMP TABLE _token_keys AS
         WITH distinct_tokens AS (SELECT DISTINCT tok FROM {tokens}),
         hashed AS (
             SELECT tok, hmac_subject(tok) AS subject_hash,
                    CASE WHEN contains(tok, '@') THEN norm_email(tok) END AS email
             FROM distinct_tokens
-        ), keyed AS (
-            SELECT tok, 'account_id' AS kind, subject_hash AS key FROM hashed
-            UNION ALL
-            SELECT tok, 'email', CASE WHEN email = tok THEN subject_hash ELSE hmac_subject(email) END
-            FROM hashed WHERE email IS NOT NULL AND email <> ''
         )
-        SELECT k.* FROM keyed k SEMI JOIN _targets t ON t.kind = k.kind AND t.key = k.key
+        SELECT tok, 'account_id' AS kind, subject_hash AS key FROM hashed
+        UNION ALL
+        SELECT tok, 'email', CASE WHEN email = tok THEN subject_hash ELSE hmac_subject(email) END
+        FROM hashed WHERE email IS NOT NULL AND email <> ''
         """
     )
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {into} AS
+                SELECT k.* FROM _token_keys k SEMI JOIN _targets t ON t.kind = k.kind AND t.key = k.key"""
+        )
+        if every_key:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {every_key} AS "
+                "SELECT DISTINCT tok, scan_key(key) AS key FROM _token_keys"
+            )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _token_keys")

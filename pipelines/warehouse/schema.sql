@@ -288,10 +288,15 @@ CREATE TABLE IF NOT EXISTS ops.compactions (
     database      VARCHAR NOT NULL DEFAULT 'warehouse'  -- 'warehouse' | 'vault'
 );
 
--- The residual scan's memory (assets/erasure/scan.py): digests of values verified clean, the
+-- The residual scan's memory (assets/purge/scan_memory.py): digests of values verified clean, 32
+-- bits of the keyed hash of each of their tokens (the index a new target is joined with), the
 -- targets they were verified against, and the version of the tokeniser and hash that made them.
 CREATE TABLE IF NOT EXISTS ops.scan_values (
     digest        UBIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.scan_value_keys (
+    digest        UBIGINT NOT NULL,
+    key           UINTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ops.scan_targets (
     kind          VARCHAR NOT NULL,

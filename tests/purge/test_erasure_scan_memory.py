@@ -1,14 +1,15 @@
-"""The erasure scan's verified-value memory: a night tokenises only what is new, and still finds
-every erased identifier in every table.
+"""The erasure scan's verified-value memory: a night tokenises only what is new, checks old values
+against a new target by a join with the keys of their tokens, and still finds every erased
+identifier in every table.
 
-The memory (``ops.scan_values``) only covers tables of at least ``MIN_REMEMBERED_ROWS`` rows; the
-tests lower that to 0 so that the tiny warehouses here go through it. The cases are the ways a
-remembered value could wrongly be trusted: it was verified before its subject was erased (found
-through the plain identifiers the purge keeps in a TEMP table), the plain identifiers are gone by
-the time the memory learns the new target (everything is checked exactly), it left and came back
-(the memory only keeps values present when targets change), or it hides the identifier behind a
-JSON escape, another letter case or padding. The last test runs generated nights with and without
-the memory and requires identical outcomes.
+The memory (``ops.scan_values``, its key index ``ops.scan_value_keys``) only covers tables of at
+least ``MIN_REMEMBERED_ROWS`` rows; the tests lower that to 0 so that the tiny warehouses here go
+through it. The cases are the ways a remembered value could wrongly be trusted: it was verified
+before its subject was erased (found by its tokens' keys), the plain identifiers are gone by the time
+the memory learns the new target (the keys do not need them), it left and came back (a suspect
+leaves the memory, present or not), the memory was made by an older version (built again), or it
+hides the identifier behind a JSON escape, another letter case or padding. One test runs generated
+nights with and without the memory and requires identical outcomes.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
 from assets.purge import scan, scan_memory
-from assets.purge.columns import TextColumn
 from assets.purge.purge import REDACTED, purge
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import load_state
-from assets.purge.tokens import SPECIAL, install_scan_macros
+from assets.purge.tokens import SPECIAL, install_scan_macros, match_tokens
 from pipelines.keys import install_key_macros
 from pipelines.warehouse import memory_limit_at_most
 from tests.helpers import event
@@ -43,20 +43,19 @@ def remembered(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("budget", [None, "32MB"])
-@pytest.mark.parametrize(("everything", "gone"), [(False, False), (False, True), (True, False), (True, True)])
-def test_one_join_with_the_memory_finds_what_to_check_and_what_is_gone(tmp_path, budget, everything, gone):
+def test_one_join_with_the_memory_finds_what_to_check(tmp_path, budget):
     """Tonight's digests (several columns may share one) against the memory, at the edges of the
-    64-bit range too: new ones and suspects are checked (all, when `everything`), and the memory's
-    digests not seen tonight come back as gone (col NULL). A 32MB budget is below what the join
-    of a million digests needs in memory, so DuckDB partitions and spills it: same answer."""
+    64-bit range too: new ones and present suspects are checked, nothing else. A 32MB budget is below
+    what the join of a million digests needs in memory, so DuckDB partitions and spills it: same
+    answer."""
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     top = 18446744073709551615
     con.execute("CREATE SCHEMA ops")
-    # the memory: a million hashes (hash(0) is 0: from 1), both ends of the range, and a suspect
+    # the memory: a million hashes (hash(0) is 0: from 1), both ends of the range, and two suspects
     con.execute(
         f"""CREATE TABLE ops.scan_values AS
             SELECT hash(i) AS digest FROM range(1, 1000000) r(i)
-            UNION ALL SELECT * FROM (VALUES (0::UBIGINT), ({top}::UBIGINT), (hash('suspect')))"""
+            UNION ALL SELECT * FROM (VALUES (0::UBIGINT), ({top}::UBIGINT), (hash('suspect')), (hash('gone')))"""
     )
     # tonight: a quarter of them gone, as many new; column 1 shares 10,000 digests with column 0
     con.execute(
@@ -65,12 +64,12 @@ def test_one_join_with_the_memory_finds_what_to_check_and_what_is_gone(tmp_path,
             UNION ALL SELECT 1, hash(i) FROM range(1240000, 1260000) r(i)
             UNION ALL SELECT * FROM (VALUES (2, 0::UBIGINT), (2, {top}::UBIGINT), (3, hash('suspect')))"""
     )
-    con.execute("CREATE TEMP TABLE _scan_suspects AS SELECT hash('suspect') AS digest")
+    con.execute("CREATE TEMP TABLE _scan_suspects AS SELECT unnest([hash('suspect'), hash('gone')]) AS digest")
     if budget:
         with memory_limit_at_most(con, budget):
-            scan_memory.join_memory(con, everything=everything, gone=gone)
+            scan_memory.join_memory(con)
     else:
-        scan_memory.join_memory(con, everything=everything, gone=gone)
+        scan_memory.join_memory(con)
 
     def same(got: str, expected: str) -> bool:
         """The two queries give the same rows, duplicates counted (EXCEPT ALL both ways)."""
@@ -84,12 +83,8 @@ def test_one_join_with_the_memory_finds_what_to_check_and_what_is_gone(tmp_path,
     assert con.execute(f"SELECT count(*) FROM ({new})").fetchall()[0][0] == 270_000
     # a digest new in two columns is checked for each of them
     assert same(f"{check} WHERE NOT known", new)
-    old = f"{seen} WHERE digest IN (SELECT digest FROM {memory})"
-    assert same(f"{check} WHERE col IS NOT NULL AND known", old if everything else f"{old} AND col = 3")
-    gone_rows = f"SELECT NULL::INTEGER, digest FROM {memory} WHERE digest NOT IN (SELECT digest FROM _scan_seen)"
-    # a quarter of the memory
-    assert con.execute(f"SELECT count(*) FROM ({gone_rows})").fetchall()[0][0] == 249_999
-    assert same(f"{check} WHERE col IS NULL", gone_rows if gone else f"{gone_rows} LIMIT 0")
+    # of the remembered digests, only the suspect present tonight
+    assert same(f"{check} WHERE known", f"{seen} WHERE col = 3")
 
 
 def unique(prefix: str) -> str:
@@ -228,22 +223,39 @@ def test_json_escapes_cannot_hide_an_identifier_from_the_memory(env, remembered)
     )
 
 
-def test_when_the_plain_identifiers_are_gone_every_value_is_checked_again(env, remembered):
+def checked_again(monkeypatch: pytest.MonkeyPatch) -> list[set[int]]:
+    """For each scan from now on, the remembered digests it checks exactly again (its suspects)."""
+    seen: list[set[int]] = []
+    original = scan.join_memory
+
+    def spy(con):
+        original(con)
+        seen.append({d for (d,) in con.execute("SELECT digest FROM _scan_check WHERE known").fetchall()})
+
+    monkeypatch.setattr(scan, "join_memory", spy)  # where scan_warehouse looks it up
+    return seen
+
+
+def digest_of(value: str) -> int:
+    return scan_sql("SELECT scan_digest(?::VARCHAR)", value)
+
+
+def test_when_the_plain_identifiers_are_gone_the_keys_still_find_a_remembered_value(env, remembered, monkeypatch):
     account, address = unique("acc_"), mail()
-    note = f"ticket 42: {address}"
-    first_night(env, account, address, note)
+    note, innocent = f"ticket 42: {address}", 'nothing to see "here"'
+    first_night(env, account, address, note, innocent)
     erase(env, account)
     hide_before_any_scan(env, account)  # the plain identifiers disappear before any scan learns the target
+    checked = checked_again(monkeypatch)
 
-    # The blocking check's scan cannot search for what it cannot see, so it trusts nothing.
     assert check(env, "2026-11-03") == [("scratch.notes", "note", env.subject_key(account))]
+    assert digest_of(note) in checked[0] and digest_of(innocent) not in checked[0]
+    assert digest_remembered(env, innocent) and not digest_remembered(env, note)
 
 
-def test_a_night_erasing_thousands_of_subjects_still_searches_instead_of_checking_everything(
-    env, remembered, monkeypatch
-):
-    """The 3M benchmark night has 8,300 new identifiers to search for: a cap of 5,000 once sent such
-    nights to the exact check of every value (6.7x the 1M night)."""
+def test_a_night_erasing_thousands_of_subjects_checks_only_the_values_holding_one_again(env, remembered, monkeypatch):
+    """The 3M benchmark night has 8,300 new identifiers: the join with the keys finds the one
+    remembered value that holds one of 5,198 new targets, and leaves the others trusted."""
     accounts = [unique("acc_") for _ in range(2_600)]  # 2,600 account ids + 2,600 e-mails
     addresses = [mail() for _ in accounts]
     innocent, leaked = 'nothing to see "here"', f"complaint from {addresses[-1].upper()}"
@@ -264,19 +276,10 @@ def test_a_night_erasing_thousands_of_subjects_still_searches_instead_of_checkin
         "part-0000.jsonl",
         [event("Account Deleted", a, "2026-11-03T10:00:00+01:00") for a in accounts[1:]],
     )
-    searched: list[tuple[bool, int]] = []
-    original = scan.prepare_search
-
-    def spy(con):
-        result = original(con)
-        searched.append((result, con.execute("SELECT count(*) FROM _plain_lower").fetchall()[0][0]))
-        return result
-
-    monkeypatch.setattr(scan, "prepare_search", spy)  # where scan_warehouse looks it up
+    checked = checked_again(monkeypatch)
     night(env, "2026-11-03")
 
-    assert searched and all(result for result, _ in searched)
-    assert searched[0][1] == 2 * (len(accounts) - 1)  # every new target's identifier, uncapped
+    assert digest_of(leaked) in checked[0] and digest_of(innocent) not in checked[0]
     assert check(env, "2026-11-03") == []
     assert sorted(notes(env)) == sorted([innocent, leaked.replace(addresses[-1].upper(), REDACTED)])
     assert digest_remembered(env, innocent)
@@ -311,7 +314,7 @@ def test_a_remembered_value_that_left_and_came_back_is_checked_again(env, rememb
         con.execute("DELETE FROM scratch.notes")
 
     erase(env, account)
-    night(env, "2026-11-03")  # the memory is rebuilt from the values present: the note is not
+    night(env, "2026-11-03")  # the note holds a new target's key: it leaves the memory, absent as it is
     assert not digest_remembered(env, note)
     scratch(env, note)
 
@@ -628,34 +631,71 @@ _ESCAPED = st.just('"\\u0061cc_1"')
 )
 @example(['{"id":"\\u0061cc_1"}'], ["acc_1"], [])
 @example(["<JANA.N@EXAMPLE.COM>"], [], ["Jana.N@Example.com"])
-def test_either_search_finds_every_value_whose_tokens_hold_an_identifier_searched_for(values, accounts, emails):
-    """The necessary condition a remembered value must meet to be checked again for a new target
-    (``special_suspects_sql``), by substrings (few identifiers) and by hashed pieces (many): every
-    special value with a token that is one of the account ids, or whose normalised text is one of
-    the e-mails, is a suspect either way."""
+def test_the_key_index_finds_every_remembered_value_whose_tokens_hold_a_new_target(values, accounts, emails):
+    """Values remembered clean (``remember_verified`` with the keys ``match_tokens`` computed) are
+    suspects of a later target (``find_suspects``) whenever one of their tokens is the target's
+    account id, or an e-mail whose normalised form is the target's."""
     con = duckdb.connect()
     install_scan_macros(con)
-    install_key_macros(con, "any-key")  # norm_email
+    install_key_macros(con, "any-key")
+    con.execute("CREATE SCHEMA ops")
+    for table in ("scan_values (digest UBIGINT)", "scan_value_keys (digest UBIGINT, key UINTEGER)"):
+        con.execute(f"CREATE TABLE ops.{table}")
+    con.execute("CREATE TABLE ops.scan_targets (kind VARCHAR, key VARCHAR)")
+    con.execute("CREATE TABLE ops.scan_state (version VARCHAR)")
     con.execute("CREATE TABLE t (v VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    # night 1: no target; every value is checked and remembered with its tokens' keys
+    con.execute("CREATE TEMP TABLE _targets (subject_key VARCHAR, kind VARCHAR, key VARCHAR)")
     con.execute(
-        "CREATE TEMP TABLE _plain_lower AS SELECT lower(unnest($a::VARCHAR[])) AS plain "
-        "UNION SELECT norm_email(unnest($e::VARCHAR[]))",
+        """CREATE TEMP TABLE _scan_tokens AS
+           SELECT DISTINCT 't' AS table_name, 'v' AS column_name, scan_digest(v) AS digest, tok
+           FROM (SELECT v, unnest(erasure_tokens(v)) AS tok FROM t) WHERE erasure_candidate(tok)"""
+    )
+    con.execute(
+        "CREATE TEMP TABLE _scan_check AS SELECT DISTINCT 0 AS col, scan_digest(v) AS digest, false AS known FROM t"
+    )
+    con.execute("CREATE TEMP TABLE _scan_suspects (digest UBIGINT)")
+    con.execute("CREATE TEMP TABLE _warehouse_hits (digest UBIGINT)")
+    match_tokens(con, "_scan_tokens", "_scan_keys", every_key="_scan_every_key")
+    scan_memory.remember_verified(con, "v", checked=True)
+    assert con.execute("SELECT count(*) FROM ops.scan_values").fetchall()[0][0] == len(set(values))
+    # night 2: the identifiers become targets
+    con.execute(
+        """CREATE TEMP TABLE _new_targets AS
+           SELECT 'account_id' AS kind, hmac_subject(unnest($a::VARCHAR[])) AS key
+           UNION ALL SELECT 'email', hmac_email(unnest($e::VARCHAR[]))""",
         {"a": accounts, "e": emails},
     )
+    scan_memory.find_suspects(con)
+    suspects = {digest for (digest,) in con.execute("SELECT digest FROM _scan_suspects").fetchall()}
     holding = {
         digest
         for (digest,) in con.execute(
-            f"""SELECT DISTINCT scan_digest(v)
-                FROM (SELECT v, unnest(erasure_tokens(v)) AS tok FROM t WHERE {SPECIAL})
-                WHERE erasure_candidate(tok)
-                  AND (tok IN (SELECT unnest($a::VARCHAR[]))
-                       OR norm_email(tok) IN (SELECT norm_email(unnest($e::VARCHAR[]))))""",
+            """SELECT DISTINCT digest FROM _scan_tokens
+               WHERE tok IN (SELECT unnest($a::VARCHAR[]))
+                  OR norm_email(tok) IN (SELECT norm_email(unnest($e::VARCHAR[])))""",
             {"a": accounts, "e": emails},
         ).fetchall()
     }
-    col = TextColumn("", "main", "t", "v", "VARCHAR", True)
-    for by_substring in (True, False):
-        sql = scan_memory.special_suspects_sql(col, by_substring=by_substring)
-        suspects = {digest for (digest,) in con.execute(sql).fetchall()}
-        assert holding <= suspects, (by_substring, values)
+    assert holding <= suspects, values
+
+
+def test_a_memory_made_before_the_key_index_is_built_again_on_the_first_scan(env, remembered):
+    """A warehouse upgraded from a version whose memory kept no keys: its remembered values cannot
+    be joined with a new target, so the first scan drops that memory and checks every value."""
+    account, address = unique("acc_"), mail()
+    note = f"ticket 42: {address}"
+    first_night(env, account, address, note)
+    with env.connect() as con:  # what the previous version left: digests without keys, its own version
+        con.execute("DELETE FROM ops.scan_value_keys")
+        previous = scan_memory.state_version(con).replace(f":{scan_memory.MEMORY_VERSION}", "")
+        con.execute("UPDATE ops.scan_state SET version = ?", [previous])
+    erase(env, account)
+
+    night(env, "2026-11-03")
+
+    assert notes(env) == [f"ticket 42: {REDACTED}"]
+    assert check(env, "2026-11-03") == []
+    [(version,)] = env.query("SELECT version FROM ops.scan_state")
+    assert f":{scan_memory.MEMORY_VERSION}:" in version
