@@ -168,9 +168,13 @@ def remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, checked: 
     """The memory after a scan, in the caller's transaction: the suspects and the values found
     holding a target leave it; the values just checked and found clean join it, with the keys of
     their tokens (TEMP _scan_tokens and _scan_every_key, ``tokens.match_tokens``)."""
-    forget = "SELECT digest FROM _scan_suspects UNION SELECT digest FROM _warehouse_hits"
-    for table in ("ops.scan_value_keys", "ops.scan_values"):
-        con.execute(f"DELETE FROM {table} WHERE digest IN ({forget})")
+    # The keys of a forgotten value stay in the index: it is no longer trusted, so they can only make
+    # it a suspect again, and deleting them would read the whole index (about 12 bytes a token of
+    # every value of history) into the buffer pool every night with a target.
+    con.execute(
+        """DELETE FROM ops.scan_values
+           WHERE digest IN (SELECT digest FROM _scan_suspects UNION SELECT digest FROM _warehouse_hits)"""
+    )
     if checked:
         con.execute(
             """
@@ -187,6 +191,7 @@ def remember_verified(con: duckdb.DuckDBPyConnection, version: str, *, checked: 
             SELECT DISTINCT t.digest, k.key
             FROM _scan_tokens t JOIN _scan_every_key k USING (tok)
             WHERE t.digest IN (SELECT digest FROM _scan_clean)
+              AND t.digest NOT IN (SELECT digest FROM _scan_suspects)  -- their keys are there already
             """
         )
         con.execute("DROP TABLE _scan_clean")

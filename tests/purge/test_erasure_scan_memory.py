@@ -27,6 +27,7 @@ from assets.erasure.verifier import build_register
 from assets.landing.exports import ingest_exports
 from assets.landing.ingest import ingest_day
 from assets.purge import scan, scan_memory
+from assets.purge.columns import TextColumn, column_values
 from assets.purge.purge import REDACTED, purge
 from assets.purge.scan import scan_warehouse
 from assets.purge.state import load_state
@@ -454,14 +455,13 @@ def test_a_column_found_clean_is_read_again_only_when_its_values_change(env, rem
         con.execute("CREATE TABLE scratch.maybe (v VARCHAR)")
         con.execute("INSERT INTO scratch.maybe VALUES ('x'), (NULL), ('x')")
     collected: list[str] = []
-    original = scan._collect_column
+    original = scan._collect_digests
 
-    def spy(con, col, number, **kwargs):
-        if col.table_name != "ops.scan_cache":  # the cache's own rows change with every scan
-            collected.append(f"{col.table_name}.{col.column}")
-        return original(con, col, number, **kwargs)
+    def spy(con, columns, rows, wanted):
+        collected.extend(f"{c.table_name}.{c.column}" for c in columns if c.table_name != "ops.scan_cache")
+        return original(con, columns, rows, wanted)  # the cache's own rows change with every scan
 
-    monkeypatch.setattr(scan, "_collect_column", spy)
+    monkeypatch.setattr(scan, "_collect_digests", spy)
     assert check(env, "2026-11-02") == []
     assert collected == ["scratch.maybe.v"]  # new: read; everything else is unchanged since found clean
 
@@ -471,14 +471,13 @@ def test_a_column_found_clean_is_read_again_only_when_its_values_change(env, rem
 
     collected.clear()
     fingerprinted: list[str] = []
-    fingerprint = scan._fingerprint
+    fingerprints = scan._fingerprints
 
-    def count_fingerprints(con, col):
-        if col.table_name == "scratch.maybe":
-            fingerprinted.append(col.column)
-        return fingerprint(con, col)
+    def count_fingerprints(con, columns):
+        fingerprinted.extend(c.column for c in columns if c.table_name == "scratch.maybe")
+        return fingerprints(con, columns)
 
-    monkeypatch.setattr(scan, "_fingerprint", count_fingerprints)
+    monkeypatch.setattr(scan, "_fingerprints", count_fingerprints)
     with env.connect() as con:
         con.execute("UPDATE scratch.maybe SET v = 'y' WHERE v IS NULL")  # a NULL becomes a value
     assert check(env, "2026-11-02") == []
@@ -699,3 +698,47 @@ def test_a_memory_made_before_the_key_index_is_built_again_on_the_first_scan(env
     assert check(env, "2026-11-03") == []
     [(version,)] = env.query("SELECT version FROM ops.scan_state")
     assert f":{scan_memory.MEMORY_VERSION}:" in version
+
+
+@pytest.mark.parametrize("batch_below", [0, 3, 10**9])
+def test_columns_read_together_give_what_each_read_alone_gives(monkeypatch, batch_below):
+    """The fingerprints of every column in one statement, and the digests of the remembered
+    columns (small ones in one statement, each large one alone), are what one statement per column
+    gives: NULLs are not values, a value twice is counted twice, names may hold quotes and dots."""
+    con = duckdb.connect()
+    install_scan_macros(con)
+    con.execute('CREATE SCHEMA "odd.schema"')
+    con.execute('CREATE TABLE "odd.schema"."t""1" ("a b" VARCHAR, "c""d" JSON, e VARCHAR)')
+    con.execute(
+        """INSERT INTO "odd.schema"."t""1" VALUES
+           ('x', '{"k": 1}', NULL), ('x', NULL, NULL), ('y y', '[1, "acc_1"]', NULL), (NULL, '"s"', NULL)"""
+    )
+    con.execute("CREATE TABLE plain (v VARCHAR)")
+    con.execute("INSERT INTO plain SELECT 'v' || (i % 7) FROM range(20) r(i)")
+    columns = [
+        TextColumn("", "odd.schema", 't"1', "a b", "VARCHAR", True),
+        TextColumn("", "odd.schema", 't"1', 'c"d', "JSON", True),
+        TextColumn("", "odd.schema", 't"1', "e", "VARCHAR", True),
+        TextColumn("", "main", "plain", "v", "VARCHAR", True),
+    ]
+
+    def alone(col: TextColumn, sql: str, where: str | None = None) -> list:
+        return con.execute(f"SELECT {sql} FROM {column_values(col)} WHERE {where or 'true'}").fetchall()
+
+    prints = scan._fingerprints(con, columns)
+    for col, fingerprint in zip(columns, prints, strict=True):
+        [(n, total)] = alone(col, "count(*), coalesce(sum(scan_digest(v))::HUGEINT, 0)")
+        assert fingerprint == f"{n}:{total}"
+    assert [scan._rows(p) for p in prints] == [3, 3, 0, 20]
+
+    monkeypatch.setattr(scan, "BATCH_BELOW_ROWS", batch_below)
+    for wanted in (None, f"(strlen(v) IN (2) OR {SPECIAL})"):
+        con.execute("CREATE OR REPLACE TEMP TABLE _scan_seen (col INTEGER, digest UBIGINT)")
+        scan._collect_digests(con, columns, [scan._rows(p) for p in prints], wanted)
+        got = sorted(con.execute("SELECT col, digest FROM _scan_seen").fetchall())
+        expected = sorted(
+            (number, digest)
+            for number, col in enumerate(columns)
+            for (digest,) in alone(col, "DISTINCT scan_digest(v)", wanted)
+        )
+        assert got == expected
