@@ -195,13 +195,15 @@ def working_inbox(inbox: Path, work: Path) -> Path:
 
 
 def cli_env(inbox: Path, work: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    """The CLI's environment for a run in `work` on `inbox`, every other setting at the product's
+    default: the raw retention too (28 days), so that the retained inbox a night redacts is what a
+    deployment keeps, not the whole generated history."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
     env.update(
         COMPLIANCE_INBOX=str(inbox),
         COMPLIANCE_WAREHOUSE=str(work / "warehouse.duckdb"),
         COMPLIANCE_REPORTS=str(work / "reports"),
         COMPLIANCE_HASH_KEY=KEY,
-        COMPLIANCE_RAW_RETENTION_DAYS="400",  # no folder leaves the working inbox
         DAGSTER_HOME=str(work / "dagster_home"),
     )
     return env

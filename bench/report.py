@@ -329,8 +329,10 @@ def render(
         "",
         f"Machine: {machine}. Command: `.venv/bin/python bench/run.py` (see its docstring). 30 days, ~10",
         "events per account, weekly exports; the first 29 days are backfilled, the 30th is the nightly",
-        "day at full history. Times are wall seconds; RSS is the process's peak resident set. The machine",
-        "is shared with other work: the load average (1 min) is given for every measurement.",
+        "day at full history. Every setting is the product's default, the raw inbox retention too (28",
+        "days), so a night redacts the retained inbox files a deployment keeps. Times are wall seconds;",
+        "RSS is the process's peak resident set. The machine is shared with other work: the load average",
+        "(1 min) is given for every measurement.",
         "",
     ]
     if notes:
