@@ -7,7 +7,8 @@ the whole value, e-mail-like substrings, JSON string values and the words of fre
 distinct token is hashed once with ``hmac_subject`` (account ids) and, when it holds an '@',
 ``hmac_email`` (e-mails). Tokens that are 64-hex keys are skipped. Plain tokens only ever live in
 TEMP tables. What a token is: ``tokens.py``; the columns: ``columns.py``; the memory of values
-verified before, which lets a night read only what is new: ``scan_memory.py``.
+verified before and the keys of their tokens, which let a night tokenise only what is new and
+join old values with a new target: ``scan_memory.py``.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection) -> int:
     of its values and of the targets; while neither changes, the column is not read again (the
     purge, the verifier and the blocking check of one night share one full scan). In a column
     that changed, only values not verified before (``ops.scan_values``) are tokenised and hashed,
-    plus, on a night with new targets, the values that may hold one of them (see ``scan_memory.py``).
+    plus, on a night with new targets, the remembered values whose tokens' keys meet one of them
+    (``scan_memory.find_suspects``).
     """
     install_scan_macros(con)
     con.execute(

@@ -21,7 +21,7 @@ from assets.purge.tokens import SCAN_VERSION, SPECIAL
 # identifier: a target whose identifier left the vault before any scan saw it is found the same way.
 # The index keeps 32 bits of each key, so a value may be checked again for nothing (once in 4 billion
 # pairs), never trusted wrongly. Digest collisions (two values, one 64-bit digest) are the residual
-# risk of the memory, as they are of the column fingerprints (``scan._fingerprint``): rare between
+# risk of the memory, as they are of the column fingerprints (``scan._fingerprints``): rare between
 # values that merely look alike (``DIGEST_SQL``), but the digest is not keyed or cryptographic, so a
 # value crafted to collide with a remembered one is not ruled out.
 
