@@ -19,6 +19,9 @@ from assets.purge.tokens import SCAN_VERSION, SPECIAL
 # memory, whether they are still present or not, and those present are checked exactly again. The
 # cost follows the new targets and the index, not the values of history, and needs no plain
 # identifier: a target whose identifier left the vault before any scan saw it is found the same way.
+# A value that is no longer present stays remembered: any target added since would have made it a
+# suspect and taken it out, so it is still clean if it comes back. The memory is dropped whole only
+# when its version changes (``MEMORY_VERSION``).
 # The index keeps 32 bits of each key, so a value may be checked again for nothing (once in 4 billion
 # pairs), never trusted wrongly. Digest collisions (two values, one 64-bit digest) are the residual
 # risk of the memory, as they are of the column fingerprints (``scan._fingerprints``): rare between
