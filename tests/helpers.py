@@ -298,9 +298,9 @@ MANIFEST = "MANIFEST.sha256"
 
 #: The erasure scan's memory: ops.scan_cache remembers columns found clean (by a fingerprint of
 #: their values), ops.scan_values values found clean (by a digest) and ops.scan_value_keys their
-#: tokens' keys. What they hold depends on which
-#: rows existed when each scan ran (the rerun after a kill scans the killed run's report rows; the
-#: uninterrupted run scanned before it wrote them), and they fingerprint run ids and themselves.
+#: tokens' keys. What they hold depends on which rows existed when each scan ran (the rerun after
+#: a kill scans the killed run's report rows; the uninterrupted run scanned before it wrote them),
+#: and they fingerprint run ids and themselves.
 #: They are performance caches, not content: a stale entry would show as a wrong erasure status or
 #: check result, and those are compared.
 VOLATILE_TABLES = {"ops.scan_cache", "ops.scan_values", "ops.scan_value_keys"}

@@ -53,11 +53,13 @@ def new_targets_sql() -> str:
 
 
 def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
-    """TEMP _target_plain(kind, key, plain): plain identifiers of targets the memory has not seen.
+    """TEMP _target_plain(kind, key, plain): the plain account ids of the account-id targets the
+    memory has not seen, for their byte lengths (``learn_target_lengths``; the key index needs no
+    plain identifier, and no e-mail is read).
 
     Called by the purge before it removes anything (and by the scan itself); they are read from
-    the rows that carried them in: account ids by subject_key, e-mails by email_key. Plain values
-    only ever live in this TEMP table. Returns the number of new target keys still without one.
+    the rows that carried them in, by subject_key. Plain values only ever live in this TEMP table.
+    Returns the number of new account-id targets still without one.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _new_targets AS {new_targets_sql()}")
     con.execute(
@@ -65,38 +67,25 @@ def remember_new_target_plaintext(con: duckdb.DuckDBPyConnection) -> int:
         CREATE TEMP TABLE IF NOT EXISTS _target_plain (kind VARCHAR, key VARCHAR, plain VARCHAR)
         """
     )
-    missing = "(SELECT kind, key FROM _new_targets EXCEPT SELECT kind, key FROM _target_plain)"
-    accounts = f"(SELECT key FROM {missing} WHERE kind = 'account_id')"
-    emails = f"(SELECT key FROM {missing} WHERE kind = 'email')"
+    missing = """(SELECT key FROM _new_targets WHERE kind = 'account_id'
+                 EXCEPT SELECT key FROM _target_plain WHERE kind = 'account_id')"""
     if not con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]:
-        return 0  # every new target's plain identifier is known already (the purge's call found them)
-    # The vault first: it holds every subject's identifiers until the purge; the other tables are
+        return 0  # every new target's plain account id is known already (the purge's call found them)
+    # The vault first: it holds every subject's account id until the purge; the other tables are
     # only read for what is still missing then
-    found_in_events = [
-        f"""SELECT 'account_id' AS kind, subject_key AS key, account_id::VARCHAR AS plain FROM vault.accounts
-            WHERE subject_key IN {accounts}"""
-    ]
-    for prop, column in (("email", "email_key"), ("previous_email", "previous_email_key")):
-        found_in_events.append(
-            f"""SELECT 'email', {column}, properties->>'$.{prop}' FROM vault.event_properties
-                WHERE {column} IN {emails} AND json_type(properties, '$.{prop}') = 'VARCHAR'"""
-        )
-    found_elsewhere = [
-        f"""SELECT 'account_id' AS kind, subject_key AS key, account_id::VARCHAR AS plain
-            FROM {table.sql}
-            WHERE account_id IS NOT NULL AND subject_key IN {accounts}"""
-        for table in tables_with_columns(con, "subject_key", "account_id")
-        if table.name != "vault.accounts"
-    ]
-    for found in (found_in_events, found_elsewhere):
+    tables = tables_with_columns(con, "subject_key", "account_id")
+    vault = [t for t in tables if t.name == "vault.accounts"]
+    for found in (vault, [t for t in tables if t.name != "vault.accounts"]):
         if not found or not con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]:
-            break
-        union = " UNION ALL ".join(found)
+            continue
+        union = " UNION ALL ".join(
+            f"SELECT subject_key, account_id::VARCHAR AS plain FROM {t.sql} WHERE account_id IS NOT NULL" for t in found
+        )
         con.execute(
             f"""
             INSERT INTO _target_plain
-            SELECT DISTINCT kind, key, plain FROM ({union})
-            WHERE CASE kind WHEN 'account_id' THEN hmac_subject(plain) ELSE hmac_email(plain) END = key
+            SELECT DISTINCT 'account_id', subject_key, plain FROM ({union})
+            WHERE subject_key IN {missing} AND hmac_subject(plain) = subject_key
             """
         )
     return con.execute(f"SELECT count(*) FROM {missing}").fetchall()[0][0]
